@@ -1,0 +1,13 @@
+// Raw-pointer launchers of the CUDA kernels. No ATen here: .cu files stay
+// fast to compile and independent of torch's headers (DESIGN.md section 5).
+#pragma once
+#include <cuda_runtime.h>
+#include <cstdint>
+
+namespace msclr {
+
+// queue: Q rows of row_bytes bytes; ptr: one int64 on the device, read and advanced by B mod Q.
+cudaError_t enqueue_rows_cuda(void* queue, int64_t* ptr, const void* keys, int64_t B, int64_t Q, int64_t row_bytes,
+                              cudaStream_t stream);
+
+}  // namespace msclr

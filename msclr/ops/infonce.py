@@ -1,0 +1,190 @@
+"""infonce_queue and enqueue: public functions, custom ops, fake and autograd registrations."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .. import _ext
+from . import reference
+from .backends import resolve
+
+
+class InfoNCEOutput(NamedTuple):
+    loss: Tensor  # scalar: mean over queries
+    losses: Tensor  # (N,) per-query loss
+    lse: Tensor  # (N,) logsumexp of the queue logits of each query
+    topk: Tensor | None  # (N, topk) int64 queue indices (-1 where fewer valid), or None
+    divergence: Tensor | None  # scalar AimCLR divergence of q2 (mean over queries), or None
+
+
+# ---------------------------------------------------------------- reference backend as custom ops
+
+
+@torch.library.custom_op("msclr::infonce_queue_ref", mutates_args=())
+def _ref_forward(
+    q: Tensor, k: Tensor, queue: Tensor, valid: Tensor, tau: float, topk: int, q2: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    return reference.infonce_queue_forward(q, k, queue, valid, tau, topk, q2)
+
+
+@torch.library.custom_op("msclr::infonce_queue_ref_backward", mutates_args=())
+def _ref_backward(
+    grad_loss: Tensor,
+    grad_div: Tensor | None,
+    q: Tensor,
+    k: Tensor,
+    queue: Tensor,
+    valid: Tensor,
+    tau: float,
+    q2: Tensor | None,
+    lse: Tensor,
+    lse2: Tensor | None,
+) -> tuple[Tensor, Tensor]:
+    return reference.infonce_queue_backward(grad_loss, grad_div, q, k, queue, valid, tau, q2, lse, lse2)
+
+
+def _acc_dtype(q: Tensor) -> torch.dtype:
+    return torch.float64 if q.dtype == torch.float64 else torch.float32
+
+
+@_ref_forward.register_fake
+def _(q, k, queue, valid, tau, topk, q2):
+    n, acc = q.shape[0], _acc_dtype(q)
+    per_q = q.new_empty(n, dtype=acc)
+    idx = q.new_empty(n, topk, dtype=torch.int64)
+    m = n if q2 is not None else 0
+    return per_q, torch.empty_like(per_q), idx, q.new_empty(m, dtype=acc), q.new_empty(m, dtype=acc)
+
+
+@_ref_backward.register_fake
+def _(grad_loss, grad_div, q, k, queue, valid, tau, q2, lse, lse2):
+    return torch.empty_like(q), (torch.empty_like(q2) if q2 is not None else q.new_empty(0))
+
+
+def _setup_context(ctx, inputs, output):
+    q, k, queue, valid, tau, topk, q2 = inputs
+    _, lse, _, _, lse2 = output
+    ctx.tau = tau
+    ctx.has_q2 = q2 is not None
+    ctx.save_for_backward(q, k, queue, valid, q2, lse, lse2)
+
+
+def _make_backward(backward_op):
+    def backward(ctx, g_loss, g_lse, g_topk, g_div, g_lse2):
+        q, k, queue, valid, q2, lse, lse2 = ctx.saved_tensors
+        if g_loss is None:
+            g_loss = torch.zeros_like(lse)
+        dq, dq2 = backward_op(
+            g_loss, g_div if ctx.has_q2 else None, q, k, queue, valid, ctx.tau, q2, lse, lse2 if ctx.has_q2 else None
+        )
+        return dq, None, None, None, None, None, (dq2 if ctx.has_q2 else None)
+
+    return backward
+
+
+_ref_forward.register_autograd(_make_backward(_ref_backward), setup_context=_setup_context)
+
+_FORWARD = {"reference": _ref_forward}
+
+
+def _as_count(valid, queue: Tensor) -> Tensor:
+    if valid is None:
+        return torch.full((), queue.shape[0], dtype=torch.int64, device=queue.device)
+    if isinstance(valid, Tensor):
+        return valid.reshape(()).to(device=queue.device, dtype=torch.int64)
+    return torch.full((), int(valid), dtype=torch.int64, device=queue.device)
+
+
+def infonce_queue(
+    q: Tensor,
+    k: Tensor,
+    queue: Tensor,
+    tau: float,
+    *,
+    valid: Tensor | int | None = None,
+    topk: int = 0,
+    q2: Tensor | None = None,
+    backend: str = "auto",
+) -> InfoNCEOutput:
+    """Cross-skeleton InfoNCE with P positives per query and a queue of negatives (DESIGN.md 3.2).
+
+        s_ip = q_i.k_ip/tau   u_ij = q_i.queue_j/tau   lse_i = logsumexp_j u_ij
+        loss = mean_i (1/P) sum_p [log(exp(s_ip) + exp(lse_i)) - s_ip]
+
+    Args:
+        q: (N, D) queries; k: (N, P, D) or (N, D) positive keys; queue: (Q, D) ring buffer, read
+            in place. All expected L2-normalised. tau: temperature.
+        valid: number of filled queue entries (entries >= valid are ignored); None = all.
+        topk: also return the indices of the top-k queue entries per query (k <= 16).
+        q2: (N, D) second query set: also return the AimCLR divergence of q2 against the
+            detached softmax of q over [k_i, queue].
+    Gradients flow to q and q2 only; k and queue are treated as constants (they come from the
+    momentum encoder in MoCo and get no gradient there either).
+    """
+    if k.dim() == 2:
+        k = k.unsqueeze(1)
+    if q.dim() != 2 or k.dim() != 3 or k.shape[0] != q.shape[0] or k.shape[2] != q.shape[1]:
+        raise ValueError(f"infonce_queue: q must be (N, D) and k (N, P, D); got {tuple(q.shape)} and {tuple(k.shape)}")
+    if queue.dim() != 2 or queue.shape[1] != q.shape[1]:
+        raise ValueError(f"infonce_queue: queue must be (Q, {q.shape[1]}), got {tuple(queue.shape)}")
+    if q2 is not None and q2.shape != q.shape:
+        raise ValueError(f"infonce_queue: q2 must have q's shape {tuple(q.shape)}, got {tuple(q2.shape)}")
+    if not 0 <= topk <= 16:
+        raise ValueError(f"infonce_queue: topk must be in 0..16, got {topk}")
+    if not tau > 0:
+        raise ValueError(f"infonce_queue: tau must be > 0, got {tau}")
+    which = resolve("infonce_queue", backend, q.device.type)
+    losses, lse, idx, div, _ = _FORWARD[which](
+        q.contiguous(), k.contiguous(), queue, _as_count(valid, queue), float(tau), int(topk), q2
+    )
+    return InfoNCEOutput(
+        loss=losses.mean(),
+        losses=losses,
+        lse=lse,
+        topk=idx if topk > 0 else None,
+        divergence=div.mean() if q2 is not None else None,
+    )
+
+
+# ---------------------------------------------------------------- enqueue
+
+
+@torch.library.custom_op("msclr::enqueue_ref_", mutates_args=("queue", "ptr"))
+def _enqueue_ref(queue: Tensor, ptr: Tensor, keys: Tensor) -> None:
+    reference.enqueue_(queue, ptr, keys)
+
+
+@_enqueue_ref.register_fake
+def _(queue, ptr, keys):
+    return None
+
+
+def _enqueue_fused(queue: Tensor, ptr: Tensor, keys: Tensor) -> None:
+    torch.ops.msclr.enqueue_(queue, ptr, keys)
+
+
+def enqueue(queue: Tensor, ptr: Tensor, keys: Tensor, backend: str = "auto") -> None:
+    """Write keys (B, D) into the ring buffer queue (Q, D) at ptr (int64, 1 element), in place.
+
+    Rows ptr, ptr+1, ... (mod Q) receive the keys (cast to the queue's dtype) and ptr advances
+    by B mod Q. Both tensors are mutated; the op is declared as mutating them so that
+    torch.compile keeps it. B must not exceed Q.
+    """
+    if queue.dim() != 2 or keys.dim() != 2 or keys.shape[1] != queue.shape[1]:
+        raise ValueError(f"enqueue: queue (Q, D) and keys (B, D) expected, got {tuple(queue.shape)} and {tuple(keys.shape)}")
+    if keys.shape[0] > queue.shape[0]:
+        raise ValueError(f"enqueue: {keys.shape[0]} keys do not fit a queue of {queue.shape[0]}")
+    if ptr.numel() != 1 or ptr.dtype != torch.int64 or ptr.device != queue.device:
+        raise ValueError(f"enqueue: ptr must be a one-element int64 tensor on {queue.device}")
+    if not queue.is_contiguous():
+        raise ValueError("enqueue: the queue must be contiguous (it is written in place)")
+    which = resolve("enqueue", backend, queue.device.type)
+    keys = keys.to(queue.dtype).contiguous()
+    if which == "reference":
+        _enqueue_ref(queue, ptr, keys)
+    else:
+        _ext.extension()  # make sure the C++ kernels are registered
+        _enqueue_fused(queue, ptr, keys)
