@@ -111,8 +111,7 @@ def infonce_queue_forward(
         idx = torch.empty(n, 0, dtype=torch.int64, device=q.device)
 
     if q2 is None:
-        empty = q.new_empty(0, dtype=acc)
-        return loss, lse, idx, empty, empty
+        return loss, lse, idx, q.new_empty(0, dtype=acc), q.new_empty(0, dtype=acc)
     full = torch.cat([s, u], 1)  # candidates [k_i, queue]
     p = _softmax_rows(full, torch.logsumexp(full, 1))
     q2f = q2.to(acc)
@@ -137,7 +136,7 @@ def infonce_queue_backward(
     """Gradients (dq, dq2) from the per-sample loss and divergence gradients.
 
     With sig_ip = sigmoid(lse_i - s_ip) (the weight of the negatives in term p):
-    dq_i = g_i/(P tau) [ sum_p (sig_ip - 1) k_ip + (sum_p sig_ip) sum_j softmax(u_i)_j queue_j ].
+    dq_i = g_i/(P tau) sum_p sig_ip [ sum_j softmax(u_i)_j queue_j - k_ip ].
     dq2_i = g2_i/tau sum_j (softmax(l2_i)_j - p_ij) c_j over candidates c = [k_i, queue].
     Keys and queue get no gradient. dq2 is empty without q2.
     """
@@ -148,7 +147,7 @@ def infonce_queue_backward(
     u = _queue_logits(qf, qu, valid, tau)
     sig = torch.sigmoid(lse[:, None] - s)
     g = grad_loss.to(acc)[:, None] / P
-    ds = g * (sig - 1.0)
+    ds = -g * sig
     dlse = (g * sig).sum(1)
     dq = (torch.einsum("np,npd->nd", ds, kf) + dlse[:, None] * (_softmax_rows(u, lse) @ qu)) / tau
     if q2 is None:
