@@ -30,8 +30,12 @@ def _rel(paths):
     return sorted(os.path.relpath(p, ROOT) for p in paths)
 
 
-CPP_SOURCES = _rel(glob.glob(os.path.join(ROOT, "csrc", "*.cpp")) + glob.glob(os.path.join(ROOT, "csrc", "cpu", "*.cpp")))
-CUDA_SOURCES = _rel(glob.glob(os.path.join(ROOT, "csrc", "cuda", "*.cu")) + glob.glob(os.path.join(ROOT, "csrc", "cuda", "*.cpp")))
+CPP_SOURCES = _rel(
+    glob.glob(os.path.join(ROOT, "csrc", "*.cpp")) + glob.glob(os.path.join(ROOT, "csrc", "cpu", "*.cpp"))
+)
+CUDA_SOURCES = _rel(
+    glob.glob(os.path.join(ROOT, "csrc", "cuda", "*.cu")) + glob.glob(os.path.join(ROOT, "csrc", "cuda", "*.cpp"))
+)
 CXX_FLAGS = ["-O3"]
 
 
@@ -101,8 +105,11 @@ class Build(BuildExtension):
             super().build_extension(ext)
             _write_build_info(False)
             return
-        print(f"msclr: building C++ and CUDA kernels (CUDA_HOME={CUDA_HOME}, "
-              f"TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST')})", file=sys.stderr)
+        print(
+            f"msclr: building C++ and CUDA kernels (CUDA_HOME={CUDA_HOME}, "
+            f"TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST')})",
+            file=sys.stderr,
+        )
         try:
             super().build_extension(ext)
             _write_build_info(True)

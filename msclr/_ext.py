@@ -14,7 +14,7 @@ from types import ModuleType
 import torch
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load() -> tuple[ModuleType | None, str]:
     try:
         info = importlib.import_module("msclr._build_info")

@@ -55,9 +55,7 @@ def collect() -> dict:
     info["triton"] = {"version": triton_version, "runnable": triton_ok, "where": triton_where}
     info["dali"] = _dali_status()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    info["backends"] = {
-        b: {d: (backends.why_unavailable(b, d) or "yes") for d in devices} for b in backends.BACKENDS
-    }
+    info["backends"] = {b: {d: (backends.why_unavailable(b, d) or "yes") for d in devices} for b in backends.BACKENDS}
     info["auto"] = {op: {d: backends.resolve(op, "auto", d) for d in devices} for op in backends.IMPLEMENTED}
     info["implemented"] = {op: list(v) for op, v in backends.IMPLEMENTED.items()}
     return info
@@ -77,13 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"GPU: {', '.join(info['gpu']) if info['gpu'] else 'none'}")
     if ext["loaded"]:
         cuda = f", CUDA {ext['cuda_version']}" if ext["built_cuda"] else ""
-        print(f"extension msclr._C: built backends {', '.join(built)} (against torch {ext['built_against_torch']}{cuda})")
+        print(
+            f"extension msclr._C: built backends {', '.join(built)} (against torch {ext['built_against_torch']}{cuda})"
+        )
     else:
         print(f"extension msclr._C: NOT LOADED: {ext['error']}")
     tri = info["triton"]
     print(f"triton {tri['version']}: {'runs on ' + tri['where'] if tri['runnable'] else 'cannot run: ' + tri['where']}")
     dali = info["dali"]
-    print(f"DALI: {dali['version'] + ' on ' + dali['device'] if dali['importable'] else 'not importable: ' + dali['reason']}")
+    dali_line = f"{dali['version']} on {dali['device']}" if dali["importable"] else f"not importable: {dali['reason']}"
+    print(f"DALI: {dali_line}")
     print("backends (runnable here?):")
     for b, per_dev in info["backends"].items():
         print(f"  {b:<10} " + "  ".join(f"{d}: {v}" for d, v in per_dev.items()))

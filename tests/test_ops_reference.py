@@ -182,8 +182,12 @@ def test_infonce_gradients_match_autograd_of_naive():
 
 
 def test_infonce_gradcheck_float64():
-    q, k, queue, q2 = (unit(4, 6, seed=1, dtype=torch.float64), unit(4, 2, 6, seed=2, dtype=torch.float64),
-                       unit(9, 6, seed=3, dtype=torch.float64), unit(4, 6, seed=4, dtype=torch.float64))
+    q, k, queue, q2 = (
+        unit(4, 6, seed=1, dtype=torch.float64),
+        unit(4, 2, 6, seed=2, dtype=torch.float64),
+        unit(9, 6, seed=3, dtype=torch.float64),
+        unit(4, 6, seed=4, dtype=torch.float64),
+    )
 
     def losses(q_):
         return infonce_queue(q_, k, queue, 0.5, valid=7, backend="reference").losses
@@ -210,8 +214,9 @@ def test_infonce_fp16_tau_007_no_overflow():
 def test_infonce_opcheck():
     q, k, queue, q2 = unit(4, 8, seed=1), unit(4, 2, 8, seed=2), unit(10, 8, seed=3), unit(4, 8, seed=4)
     valid = torch.tensor(7)
-    torch.library.opcheck(nce_mod._ref_forward, (q.requires_grad_(), k, queue, valid, 0.1, 3, q2.requires_grad_()))
-    torch.library.opcheck(nce_mod._ref_forward, (q, k, queue, valid, 0.1, 0, None))
+    args = (q.requires_grad_(), k, queue, valid, 0.1, 3, q2.requires_grad_(), True)
+    torch.library.opcheck(nce_mod._ref_forward, args)
+    torch.library.opcheck(nce_mod._ref_forward, (q.detach(), k, queue, valid, 0.1, 0, None, False))
 
 
 def test_infonce_bad_input_messages():
@@ -252,3 +257,16 @@ def test_enqueue_opcheck():
     queue, ptr, keys = torch.randn(6, 4), torch.tensor([5]), torch.randn(3, 4)
     torch.library.opcheck(nce_mod._enqueue_ref, (queue, ptr, keys))
     torch.library.opcheck(torch.ops.msclr.enqueue_.default, (queue, ptr, keys))
+
+
+def test_infonce_gradient_unaffected_by_enqueue_before_backward():
+    """MoCo enqueues the keys inside the step, before backward: the gradient must not see that."""
+    q, k, queue = unit(6, 8, seed=1), unit(6, 8, seed=2), unit(12, 8, seed=3)
+    qa = q.clone().requires_grad_()
+    out = infonce_queue(qa, k, queue, 0.1, backend="reference")
+    (want,) = torch.autograd.grad(out.loss, qa)
+    qb, live = q.clone().requires_grad_(), queue.clone()
+    out = infonce_queue(qb, k, live, 0.1, backend="reference")
+    enqueue(live, torch.tensor([0]), unit(6, 8, seed=9))
+    (got,) = torch.autograd.grad(out.loss, qb)
+    torch.testing.assert_close(got, want)

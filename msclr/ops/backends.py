@@ -8,7 +8,6 @@ backend explicitly that cannot run raises an error that says why.
 
 from __future__ import annotations
 
-import functools
 import os
 import warnings
 
@@ -64,9 +63,21 @@ def why_unavailable(backend: str, device_type: str) -> str:
     return f"unknown backend {backend!r}; choose one of {('auto',) + BACKENDS}"
 
 
-@functools.lru_cache(maxsize=None)
+_resolved: dict[tuple[str, str, str], str] = {}
+
+
+# torch.compile runs this once while tracing and keeps the answer as a constant, instead
+# of tracing through the extension loading and availability checks behind it.
+@torch.compiler.assume_constant_result
 def resolve(op: str, backend: str, device_type: str) -> str:
-    """The backend that will run `op` for tensors on `device_type`."""
+    """The backend that will run `op` for tensors on `device_type` (decided once, then cached)."""
+    key = (op, backend, device_type)
+    if key not in _resolved:
+        _resolved[key] = _resolve(op, backend, device_type)
+    return _resolved[key]
+
+
+def _resolve(op: str, backend: str, device_type: str) -> str:
     implemented = IMPLEMENTED[op]
     if backend != "auto":
         reason = why_unavailable(backend, device_type)
@@ -83,8 +94,7 @@ def resolve(op: str, backend: str, device_type: str) -> str:
         if not reason:
             if skipped:
                 warnings.warn(
-                    f"msclr.ops.{op}: using the {cand} backend on {device_type}: "
-                    + "; ".join(skipped),
+                    f"msclr.ops.{op}: using the {cand} backend on {device_type}: " + "; ".join(skipped),
                     RuntimeWarning,
                     stacklevel=3,
                 )

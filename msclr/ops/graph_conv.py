@@ -86,7 +86,9 @@ def _check(x: Tensor, layout: Tensor, A: Tensor, weight: Tensor, bias, importanc
     if importance is not None and importance.shape != A.shape:
         raise ValueError(f"masked_graph_conv: importance must be {tuple(A.shape)}, got {tuple(importance.shape)}")
     if layout.shape != (n,) or layout.dtype != torch.int64:
-        raise ValueError(f"masked_graph_conv: layout must be int64 of shape ({n},), got {layout.dtype} {tuple(layout.shape)}")
+        raise ValueError(
+            f"masked_graph_conv: layout must be int64 of shape ({n},), got {layout.dtype} {tuple(layout.shape)}"
+        )
 
 
 def masked_graph_conv(

@@ -7,7 +7,6 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .. import _ext
 from . import reference
 from .backends import resolve
 
@@ -25,67 +24,46 @@ class InfoNCEOutput(NamedTuple):
 
 @torch.library.custom_op("msclr::infonce_queue_ref", mutates_args=())
 def _ref_forward(
-    q: Tensor, k: Tensor, queue: Tensor, valid: Tensor, tau: float, topk: int, q2: Tensor | None
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    return reference.infonce_queue_forward(q, k, queue, valid, tau, topk, q2)
+    q: Tensor, k: Tensor, queue: Tensor, valid: Tensor, tau: float, topk: int, q2: Tensor | None, with_grad: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    return reference.infonce_queue_forward(q, k, queue, valid, tau, topk, q2, with_grad)
 
 
-@torch.library.custom_op("msclr::infonce_queue_ref_backward", mutates_args=())
-def _ref_backward(
-    grad_loss: Tensor,
-    grad_div: Tensor | None,
-    q: Tensor,
-    k: Tensor,
-    queue: Tensor,
-    valid: Tensor,
-    tau: float,
-    q2: Tensor | None,
-    lse: Tensor,
-    lse2: Tensor | None,
-) -> tuple[Tensor, Tensor]:
-    return reference.infonce_queue_backward(grad_loss, grad_div, q, k, queue, valid, tau, q2, lse, lse2)
-
-
-def _acc_dtype(q: Tensor) -> torch.dtype:
-    return torch.float64 if q.dtype == torch.float64 else torch.float32
-
-
-@_ref_forward.register_fake
-def _(q, k, queue, valid, tau, topk, q2):
-    n, acc = q.shape[0], _acc_dtype(q)
+def _fake_forward(q, k, queue, valid, tau, topk, q2, with_grad):
+    n, d = q.shape
+    acc = torch.float64 if q.dtype == torch.float64 else torch.float32
     per_q = q.new_empty(n, dtype=acc)
     idx = q.new_empty(n, topk, dtype=torch.int64)
-    m = n if q2 is not None else 0
-    return per_q, torch.empty_like(per_q), idx, q.new_empty(m, dtype=acc), q.new_empty(m, dtype=acc)
+    div = q.new_empty(n if q2 is not None else 0, dtype=acc)
+    dq = q.new_empty((n, d) if with_grad else (0,), dtype=acc)
+    dq2 = q.new_empty((n, d) if with_grad and q2 is not None else (0,), dtype=acc)
+    return per_q, torch.empty_like(per_q), idx, div, dq, dq2
 
 
-@_ref_backward.register_fake
-def _(grad_loss, grad_div, q, k, queue, valid, tau, q2, lse, lse2):
-    return torch.empty_like(q), (torch.empty_like(q2) if q2 is not None else q.new_empty(0))
+_ref_forward.register_fake(_fake_forward)
 
 
 def _setup_context(ctx, inputs, output):
-    q, k, queue, valid, tau, topk, q2 = inputs
-    _, lse, _, _, lse2 = output
-    ctx.tau = tau
+    q, k, queue, valid, tau, topk, q2, with_grad = inputs
+    _, _, _, _, dq, dq2 = output
     ctx.has_q2 = q2 is not None
-    ctx.save_for_backward(q, k, queue, valid, q2, lse, lse2)
+    ctx.dtypes = (q.dtype, q2.dtype if q2 is not None else None)
+    ctx.set_materialize_grads(False)
+    ctx.save_for_backward(dq, dq2)
 
 
-def _make_backward(backward_op):
-    def backward(ctx, g_loss, g_lse, g_topk, g_div, g_lse2):
-        q, k, queue, valid, q2, lse, lse2 = ctx.saved_tensors
-        if g_loss is None:
-            g_loss = torch.zeros_like(lse)
-        dq, dq2 = backward_op(
-            g_loss, g_div if ctx.has_q2 else None, q, k, queue, valid, ctx.tau, q2, lse, lse2 if ctx.has_q2 else None
-        )
-        return dq, None, None, None, None, None, (dq2 if ctx.has_q2 else None)
-
-    return backward
+def _backward(ctx, g_loss, g_lse, g_topk, g_div, g_dq, g_dq2):
+    """The forward already holds d loss_i/d q_i and d div_i/d q2_i: scale them per sample."""
+    dq, dq2 = ctx.saved_tensors
+    grad_q = grad_q2 = None
+    if ctx.needs_input_grad[0] and g_loss is not None:
+        grad_q = (g_loss[:, None] * dq).to(ctx.dtypes[0])
+    if ctx.has_q2 and ctx.needs_input_grad[6] and g_div is not None:
+        grad_q2 = (g_div[:, None] * dq2).to(ctx.dtypes[1])
+    return grad_q, None, None, None, None, None, grad_q2, None
 
 
-_ref_forward.register_autograd(_make_backward(_ref_backward), setup_context=_setup_context)
+_ref_forward.register_autograd(_backward, setup_context=_setup_context)
 
 _FORWARD = {"reference": _ref_forward}
 
@@ -94,7 +72,8 @@ def _as_count(valid, queue: Tensor) -> Tensor:
     if valid is None:
         return torch.full((), queue.shape[0], dtype=torch.int64, device=queue.device)
     if isinstance(valid, Tensor):
-        return valid.reshape(()).to(device=queue.device, dtype=torch.int64)
+        # a copy: callers advance their fill count in place after the loss, before backward
+        return valid.reshape(()).to(device=queue.device, dtype=torch.int64).clone()
     return torch.full((), int(valid), dtype=torch.int64, device=queue.device)
 
 
@@ -137,8 +116,9 @@ def infonce_queue(
     if not tau > 0:
         raise ValueError(f"infonce_queue: tau must be > 0, got {tau}")
     which = resolve("infonce_queue", backend, q.device.type)
-    losses, lse, idx, div, _ = _FORWARD[which](
-        q.contiguous(), k.contiguous(), queue, _as_count(valid, queue), float(tau), int(topk), q2
+    with_grad = torch.is_grad_enabled() and (q.requires_grad or (q2 is not None and q2.requires_grad))
+    losses, lse, idx, div, dq, dq2 = _FORWARD[which](
+        q.contiguous(), k.contiguous(), queue, _as_count(valid, queue), float(tau), int(topk), q2, with_grad
     )
     return InfoNCEOutput(
         loss=losses.mean(),
@@ -174,7 +154,9 @@ def enqueue(queue: Tensor, ptr: Tensor, keys: Tensor, backend: str = "auto") -> 
     torch.compile keeps it. B must not exceed Q.
     """
     if queue.dim() != 2 or keys.dim() != 2 or keys.shape[1] != queue.shape[1]:
-        raise ValueError(f"enqueue: queue (Q, D) and keys (B, D) expected, got {tuple(queue.shape)} and {tuple(keys.shape)}")
+        raise ValueError(
+            f"enqueue: queue (Q, D) and keys (B, D) expected, got {tuple(queue.shape)} and {tuple(keys.shape)}"
+        )
     if keys.shape[0] > queue.shape[0]:
         raise ValueError(f"enqueue: {keys.shape[0]} keys do not fit a queue of {queue.shape[0]}")
     if ptr.numel() != 1 or ptr.dtype != torch.int64 or ptr.device != queue.device:
@@ -185,6 +167,5 @@ def enqueue(queue: Tensor, ptr: Tensor, keys: Tensor, backend: str = "auto") -> 
     keys = keys.to(queue.dtype).contiguous()
     if which == "reference":
         _enqueue_ref(queue, ptr, keys)
-    else:
-        _ext.extension()  # make sure the C++ kernels are registered
+    else:  # resolve() only picks cpu/cuda when msclr._C (and so the C++ kernels) is loaded
         _enqueue_fused(queue, ptr, keys)

@@ -82,20 +82,35 @@ def _softmax_rows(logits: Tensor, lse: Tensor) -> Tensor:
 
 
 def infonce_queue_forward(
-    q: Tensor, k: Tensor, queue: Tensor, valid: Tensor, tau: float, topk: int, q2: Tensor | None
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Per-sample InfoNCE with P positives and a queue of negatives.
+    q: Tensor,
+    k: Tensor,
+    queue: Tensor,
+    valid: Tensor,
+    tau: float,
+    topk: int,
+    q2: Tensor | None,
+    with_grad: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Per-sample InfoNCE with P positives and a queue of negatives, and its gradient.
 
     s_ip = q_i.k_ip/tau, u_ij = q_i.queue_j/tau, lse_i = logsumexp_j u_ij,
     loss_i = (1/P) sum_p [log(exp(s_ip) + exp(lse_i)) - s_ip].
     Optional: indices of the top-k queue entries per query (-1 where fewer are valid) and the
-    AimCLR divergence div_i = -sum_j p_ij log softmax(l2_i)_j over the candidates [k_i, queue],
+    AimCLR divergence div_i = -sum_j p_ij log softmax(l2_i)_j over the candidates c = [k_i, queue],
     with p_i = softmax(l_i) of q (no gradient) and l2 the logits of q2.
-    Returns (loss_i, lse, topk_idx, div_i, lse2); div_i and lse2 are empty without q2.
-    All float outputs are float32 (float64 for float64 inputs).
+
+    loss_i depends on q_i only (keys and queue are constants), so its gradient is computed in
+    the same pass over the queue (as fused linear cross-entropy does) and the backward only
+    scales it. The backward therefore never reads the queue, which the training step
+    overwrites (enqueue) before backward runs. With sig_ip = sigmoid(lse_i - s_ip):
+        dq_i  = d loss_i/d q_i = 1/(P tau) sum_p sig_ip [ sum_j softmax(u_i)_j queue_j - k_ip ]
+        dq2_i = d div_i/d q2_i = 1/tau sum_j (softmax(l2_i)_j - p_ij) c_j
+    Returns (loss_i, lse, topk_idx, div_i, dq, dq2); div_i and dq2 are empty without q2, dq and
+    dq2 empty without with_grad. Float outputs are float32 (float64 for float64 inputs).
     """
     acc = _acc(q)
     qf, kf, qu = q.to(acc), k.to(acc), queue.to(acc)
+    P = k.shape[1]
     s = torch.einsum("nd,npd->np", qf, kf) / tau
     u = _queue_logits(qf, qu, valid, tau)
     lse = torch.logsumexp(u, 1)
@@ -110,56 +125,27 @@ def infonce_queue_forward(
     else:
         idx = torch.empty(n, 0, dtype=torch.int64, device=q.device)
 
+    if with_grad:
+        sig = torch.sigmoid(lse[:, None] - s)  # weight of the negatives in term p
+        neg_mean = _softmax_rows(u, lse) @ qu  # sum_j softmax(u_i)_j queue_j
+        dq = (sig.sum(1)[:, None] * neg_mean - torch.einsum("np,npd->nd", sig, kf)) / (P * tau)
+    else:
+        dq = q.new_empty(0, dtype=acc)
+
     if q2 is None:
-        return loss, lse, idx, q.new_empty(0, dtype=acc), q.new_empty(0, dtype=acc)
+        return loss, lse, idx, q.new_empty(0, dtype=acc), dq, q.new_empty(0, dtype=acc)
     full = torch.cat([s, u], 1)  # candidates [k_i, queue]
     p = _softmax_rows(full, torch.logsumexp(full, 1))
     q2f = q2.to(acc)
     full2 = torch.cat([torch.einsum("nd,npd->np", q2f, kf) / tau, _queue_logits(q2f, qu, valid, tau)], 1)
     lse2 = torch.logsumexp(full2, 1)
     div = lse2 - (p * full2.masked_fill(p == 0, 0.0)).sum(1)
-    return loss, lse, idx, div, lse2
-
-
-def infonce_queue_backward(
-    grad_loss: Tensor,
-    grad_div: Tensor | None,
-    q: Tensor,
-    k: Tensor,
-    queue: Tensor,
-    valid: Tensor,
-    tau: float,
-    q2: Tensor | None,
-    lse: Tensor,
-    lse2: Tensor | None,
-) -> tuple[Tensor, Tensor]:
-    """Gradients (dq, dq2) from the per-sample loss and divergence gradients.
-
-    With sig_ip = sigmoid(lse_i - s_ip) (the weight of the negatives in term p):
-    dq_i = g_i/(P tau) sum_p sig_ip [ sum_j softmax(u_i)_j queue_j - k_ip ].
-    dq2_i = g2_i/tau sum_j (softmax(l2_i)_j - p_ij) c_j over candidates c = [k_i, queue].
-    Keys and queue get no gradient. dq2 is empty without q2.
-    """
-    acc = _acc(q)
-    qf, kf, qu = q.to(acc), k.to(acc), queue.to(acc)
-    P = k.shape[1]
-    s = torch.einsum("nd,npd->np", qf, kf) / tau
-    u = _queue_logits(qf, qu, valid, tau)
-    sig = torch.sigmoid(lse[:, None] - s)
-    g = grad_loss.to(acc)[:, None] / P
-    ds = -g * sig
-    dlse = (g * sig).sum(1)
-    dq = (torch.einsum("np,npd->nd", ds, kf) + dlse[:, None] * (_softmax_rows(u, lse) @ qu)) / tau
-    if q2 is None:
-        return dq.to(q.dtype), q.new_empty(0)
-    q2f = q2.to(acc)
-    full = torch.cat([s, u], 1)
-    p = _softmax_rows(full, torch.logsumexp(full, 1))
-    full2 = torch.cat([torch.einsum("nd,npd->np", q2f, kf) / tau, _queue_logits(q2f, qu, valid, tau)], 1)
-    gd = grad_div if grad_div is not None else torch.zeros_like(lse2)
-    d_full2 = gd.to(acc)[:, None] * (_softmax_rows(full2, lse2) - p)
-    dq2 = (torch.einsum("np,npd->nd", d_full2[:, :P], kf) + d_full2[:, P:] @ qu) / tau
-    return dq.to(q.dtype), dq2.to(q2.dtype)
+    if with_grad:
+        w = _softmax_rows(full2, lse2) - p  # (N, P + Q)
+        dq2 = (torch.einsum("np,npd->nd", w[:, :P], kf) + w[:, P:] @ qu) / tau
+    else:
+        dq2 = q.new_empty(0, dtype=acc)
+    return loss, lse, idx, div, dq, dq2
 
 
 # --------------------------------------------------------------------------- queue

@@ -141,7 +141,7 @@ BUILTIN_SPECS: dict[str, dict] = {
         ],
         bones=[
             ("head", "shoulder_center"),
-            ("shoulder_center", "spine"),
+            ("spine", "shoulder_center"),
             ("hip_center", "spine"),
             ("left_shoulder", "shoulder_center"),
             ("left_elbow", "left_shoulder"),

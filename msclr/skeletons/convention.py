@@ -7,10 +7,12 @@ Conventions are immutable and validated on construction, so every later stage
 from __future__ import annotations
 
 import json
+import numbers
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 UNITS = ("m", "mm", "px")
 
@@ -91,7 +93,8 @@ def _joint_ref(ref: Any, index: dict[str, int], where: str, what: str) -> int:
     """Resolve a joint given by name or by 0-based index."""
     if isinstance(ref, bool):
         _fail(where, f"{what}: {ref!r} is not a joint name or index")
-    if isinstance(ref, int):
+    if isinstance(ref, numbers.Integral):  # int, numpy integers
+        ref = int(ref)
         if not 0 <= ref < len(index):
             _fail(where, f"{what}: joint index {ref} out of range 0..{len(index) - 1}")
         return ref
@@ -185,16 +188,14 @@ def make_convention(
                 if perm[v] != v:
                     _fail(
                         where,
-                        f"flip map is not an involution: joint {joints[v]!r} appears in "
-                        "more than one flip pair",
+                        f"flip map is not an involution: joint {joints[v]!r} appears in more than one flip pair",
                     )
             perm[a], perm[b] = b, a
     for v, f in enumerate(perm):
         if perm[f] != v:
             _fail(
                 where,
-                f"flip map is not an involution: {joints[v]!r} -> {joints[f]!r} -> "
-                f"{joints[perm[f]]!r}",
+                f"flip map is not an involution: {joints[v]!r} -> {joints[f]!r} -> {joints[perm[f]]!r}",
             )
     return Convention(
         name=name,

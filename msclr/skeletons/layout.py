@@ -8,7 +8,7 @@ themselves and are their own bone parent (so bone vectors there are zero).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
