@@ -1,0 +1,89 @@
+"""The extension build, its version check, backend choice and `python -m msclr.info`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+
+import pytest
+import torch
+
+from msclr import _ext
+from msclr.ops import backends
+
+
+def test_extension_built_with_cpu_kernels():
+    mod = _ext.extension()
+    assert mod is not None, _ext.load_error()
+    assert mod.torch_version() == torch.__version__.split("+")[0]
+    assert torch.ops.msclr.enqueue_.default is not None
+
+
+@pytest.mark.skipif(not torch.version.cuda, reason="torch is a CPU-only build")
+def test_cuda_kernels_built_with_cuda_torch():
+    """With a CUDA torch and nvcc (as in CI) the CUDA sources must have been compiled."""
+    from msclr import _build_info
+
+    if not _build_info.WITH_CUDA:
+        pytest.skip("extension built without CUDA (MSCLR_BUILD_CUDA=0 or no nvcc)")
+    assert _ext.built_with_cuda()
+    assert _ext.extension().cuda_version() == torch.version.cuda
+
+
+def test_extension_refuses_another_torch(monkeypatch):
+    fake_info = types.SimpleNamespace(TORCH_VERSION="1.0.0+other", WITH_CUDA=False)
+    monkeypatch.setitem(sys.modules, "msclr._build_info", fake_info)
+    mod, reason = _ext._load.__wrapped__()
+    assert mod is None
+    assert "built against torch 1.0.0+other" in reason and torch.__version__ in reason
+    assert "pip install --no-build-isolation -e ." in reason
+
+
+def test_explicit_backend_errors_say_why():
+    with pytest.raises(RuntimeError, match="cuda backend runs on CUDA tensors"):
+        backends.resolve("enqueue", "cuda", "cpu")
+    with pytest.raises(RuntimeError, match="no cpu implementation yet"):
+        backends.resolve("masked_graph_conv", "cpu", "cpu")
+    with pytest.raises(RuntimeError, match="unknown backend"):
+        backends.resolve("enqueue", "fastest", "cpu")
+
+
+def test_auto_falls_back_with_one_warning(monkeypatch):
+    monkeypatch.setattr(backends._ext, "load_error", lambda: "msclr._C is not built")
+    monkeypatch.setattr(backends, "_resolved", {})
+    with pytest.warns(RuntimeWarning, match=r"using the reference backend on cpu: cpu unavailable \(msclr._C is not"):
+        assert backends.resolve("enqueue", "auto", "cpu") == "reference"
+    # cached: no second warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert backends.resolve("enqueue", "auto", "cpu") == "reference"
+
+
+def test_auto_prefers_compiled_cpu_kernel():
+    assert backends.resolve("enqueue", "auto", "cpu") == "cpu"
+
+
+def test_triton_interpreter_detection(monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert backends.triton_runnable() == (True, "interpreter (TRITON_INTERPRET=1)")
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    assert backends.triton_runnable()[0] is False
+
+
+def test_info_cli_reports_backends():
+    out = subprocess.run([sys.executable, "-m", "msclr.info"], capture_output=True, text=True, check=True).stdout
+    assert "extension msclr._C: built backends cpu" in out
+    assert f"torch {torch.__version__}" in out
+    data = json.loads(
+        subprocess.run([sys.executable, "-m", "msclr.info", "--json"], capture_output=True, text=True, check=True).stdout
+    )
+    assert data["extension"]["built_cpu"] is True
+    assert data["auto"]["enqueue"]["cpu"] == "cpu"
+    assert set(data["backends"]) == {"reference", "cpu", "cuda", "triton"}
+    assert "importable" in data["dali"]
