@@ -30,8 +30,11 @@ def _rel(paths):
     return sorted(os.path.relpath(p, ROOT) for p in paths)
 
 
+# csrc/*.cpp: op registration and the Python module; cpu/: CPU kernels; io/: file parsers.
 CPP_SOURCES = _rel(
-    glob.glob(os.path.join(ROOT, "csrc", "*.cpp")) + glob.glob(os.path.join(ROOT, "csrc", "cpu", "*.cpp"))
+    glob.glob(os.path.join(ROOT, "csrc", "*.cpp"))
+    + glob.glob(os.path.join(ROOT, "csrc", "cpu", "*.cpp"))
+    + glob.glob(os.path.join(ROOT, "csrc", "io", "*.cpp"))
 )
 CUDA_SOURCES = _rel(
     glob.glob(os.path.join(ROOT, "csrc", "cuda", "*.cu")) + glob.glob(os.path.join(ROOT, "csrc", "cuda", "*.cpp"))

@@ -81,7 +81,9 @@ def test_info_cli_reports_backends():
     assert "extension msclr._C: built backends cpu" in out
     assert f"torch {torch.__version__}" in out
     data = json.loads(
-        subprocess.run([sys.executable, "-m", "msclr.info", "--json"], capture_output=True, text=True, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-m", "msclr.info", "--json"], capture_output=True, text=True, check=True
+        ).stdout
     )
     assert data["extension"]["built_cpu"] is True
     assert data["auto"]["enqueue"]["cpu"] == "cpu"

@@ -17,12 +17,17 @@ from .. import _ext
 
 BACKENDS = ("reference", "cpu", "cuda", "triton")
 
-# Which backends implement each op today. Grows as the fused kernels land.
-IMPLEMENTED: dict[str, tuple[str, ...]] = {
-    "masked_graph_conv": ("reference",),
-    "infonce_queue": ("reference",),
-    "enqueue": ("reference", "cpu", "cuda"),
-}
+# Which backends implement each op; each op module registers its own (register_backend).
+IMPLEMENTED: dict[str, tuple[str, ...]] = {}
+
+
+def register_backend(op: str, backend: str) -> None:
+    """Declare that `op` has an implementation for `backend` (called by the op modules)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}")
+    if backend not in IMPLEMENTED.get(op, ()):
+        IMPLEMENTED[op] = IMPLEMENTED.get(op, ()) + (backend,)
+
 
 # Preference order of `auto` per device type, fastest first.
 _AUTO_ORDER = {"cuda": ("cuda", "triton", "reference"), "cpu": ("cpu", "reference")}

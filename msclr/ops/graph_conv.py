@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from . import reference
-from .backends import resolve
+from .backends import register_backend, resolve
 
 # ---------------------------------------------------------------- reference backend as custom ops
 
@@ -70,6 +70,7 @@ _ref_forward.register_autograd(_make_backward(_ref_backward), setup_context=_set
 
 # backend name -> forward custom op (each with autograd registered)
 _FORWARD = {"reference": _ref_forward}
+register_backend("masked_graph_conv", "reference")
 
 
 def _check(x: Tensor, layout: Tensor, A: Tensor, weight: Tensor, bias, importance) -> None:

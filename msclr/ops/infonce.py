@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from . import reference
-from .backends import resolve
+from .backends import register_backend, resolve
 
 
 class InfoNCEOutput(NamedTuple):
@@ -66,6 +66,7 @@ def _backward(ctx, g_loss, g_lse, g_topk, g_div, g_dq, g_dq2):
 _ref_forward.register_autograd(_backward, setup_context=_setup_context)
 
 _FORWARD = {"reference": _ref_forward}
+register_backend("infonce_queue", "reference")
 
 
 def _as_count(valid, queue: Tensor) -> Tensor:
@@ -140,6 +141,11 @@ def _enqueue_ref(queue: Tensor, ptr: Tensor, keys: Tensor) -> None:
 @_enqueue_ref.register_fake
 def _(queue, ptr, keys):
     return None
+
+
+register_backend("enqueue", "reference")
+register_backend("enqueue", "cpu")  # csrc/cpu/queue_cpu.cpp
+register_backend("enqueue", "cuda")  # csrc/cuda/queue_cuda.cu
 
 
 def _enqueue_fused(queue: Tensor, ptr: Tensor, keys: Tensor) -> None:
