@@ -1,0 +1,145 @@
+"""Masked building blocks of the unified ST-GCN: padded joints contribute nothing anywhere.
+
+All inputs are (N, C, T, V_max) with a joint mask (N, V_max) float (1 valid, 0 padding) and,
+where per-convention parameters exist, layout ids (N,). Statistics are computed with
+segment sums (one-hot matmuls) rather than Python loops over layouts, so shapes stay
+static and torch.compile keeps one graph.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..ops import masked_graph_conv
+
+
+class MaskedBatchNorm(nn.Module):
+    """BatchNorm over channels whose statistics count valid joints only; padding stays 0."""
+
+    def __init__(self, channels: int, eps: float = 1e-5, momentum: float = 0.1):
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        m = mask[:, None, None, :].to(x.dtype)  # (N, 1, 1, V)
+        if self.training:
+            xf, mf = x.float(), m.float()
+            count = (mf.sum() * x.shape[2]).clamp_min(1.0)
+            mean = (xf * mf).sum((0, 2, 3)) / count
+            var = (((xf - mean[None, :, None, None]) * mf) ** 2).sum((0, 2, 3)) / count
+            with torch.no_grad():
+                unbiased = var * count / (count - 1).clamp_min(1.0)
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(unbiased, self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        scale = self.weight * torch.rsqrt(var + self.eps)
+        shift = self.bias - mean * scale
+        return (x * scale[None, :, None, None].to(x.dtype) + shift[None, :, None, None].to(x.dtype)) * m
+
+
+class LayoutInputNorm(nn.Module):
+    """ST-GCN's input BatchNorm1d(M*V*C), one per convention (layout), over (samples, frames).
+
+    Input (N, C, T, V, M) with layout ids (N,); statistics of each layout come from the
+    samples of that layout in the batch (layouts absent from the batch keep their running
+    statistics). Padded joints stay zero.
+    """
+
+    def __init__(self, num_layouts: int, channels: int, v_max: int, persons: int, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        shape = (num_layouts, persons, v_max, channels)
+        self.weight = nn.Parameter(torch.ones(shape))
+        self.bias = nn.Parameter(torch.zeros(shape))
+        self.register_buffer("running_mean", torch.zeros(shape))
+        self.register_buffer("running_var", torch.ones(shape))
+
+    def forward(self, x: Tensor, layout: Tensor, joint_mask: Tensor) -> Tensor:
+        n, c, t, v, m = x.shape
+        xf = x.float().permute(0, 4, 3, 1, 2)  # (N, M, V, C, T)
+        if self.training:
+            onehot = F.one_hot(layout, self.weight.shape[0]).float()  # (N, L)
+            count = onehot.sum(0) * t  # (L,)
+            denom = count.clamp_min(1.0)[:, None, None, None]
+            mean = torch.einsum("nl,nmvc->lmvc", onehot, xf.sum(-1)) / denom
+            centred = xf - mean[layout][..., None]
+            var = torch.einsum("nl,nmvc->lmvc", onehot, (centred**2).sum(-1)) / denom
+            with torch.no_grad():
+                present = (count > 0)[:, None, None, None]
+                unbiased = var * denom / (denom - 1).clamp_min(1.0)
+                self.running_mean.copy_(
+                    torch.where(present, self.running_mean.lerp(mean, self.momentum), self.running_mean)
+                )
+                self.running_var.copy_(
+                    torch.where(present, self.running_var.lerp(unbiased, self.momentum), self.running_var)
+                )
+        else:
+            mean, var = self.running_mean, self.running_var
+        scale = self.weight * torch.rsqrt(var + self.eps)  # (L, M, V, C)
+        shift = self.bias - mean * scale
+        y = xf * scale[layout][..., None] + shift[layout][..., None]
+        y = y * joint_mask[:, None, :, None, None].to(y.dtype)  # padded joints: exactly 0
+        return y.permute(0, 3, 4, 2, 1).to(x.dtype)  # back to (N, C, T, V, M)
+
+
+class STGCNUnit(nn.Module):
+    """One ST-GCN block: masked graph conv -> BN -> ReLU -> temporal conv (k x 1) -> BN -> dropout,
+    plus a residual, then ReLU. Per-convention edge importance; everything else shared."""
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        num_layouts: int,
+        num_partitions: int,
+        v_max: int,
+        stride: int = 1,
+        kernel_t: int = 9,
+        dropout: float = 0.0,
+        residual: bool = True,
+        edge_importance: bool = True,
+        backend: str = "auto",
+    ):
+        super().__init__()
+        self.backend = backend
+        k = num_partitions
+        self.weight = nn.Parameter(torch.empty(k, c_out, c_in))
+        self.bias = nn.Parameter(torch.zeros(k, c_out))
+        # Same init as nn.Conv2d(c_in, k*c_out, 1), which ST-GCN's gcn uses.
+        bound = 1.0 / c_in**0.5
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+        self.importance = nn.Parameter(torch.ones(num_layouts, k, v_max, v_max)) if edge_importance else None
+        self.bn1 = MaskedBatchNorm(c_out)
+        self.tcn = nn.Conv2d(c_out, c_out, (kernel_t, 1), (stride, 1), ((kernel_t - 1) // 2, 0))
+        self.bn2 = MaskedBatchNorm(c_out)
+        self.dropout = nn.Dropout(dropout)
+        if not residual:
+            self.res_mode = "none"
+        elif c_in == c_out and stride == 1:
+            self.res_mode = "identity"
+        else:
+            self.res_mode = "conv"
+            self.res_conv = nn.Conv2d(c_in, c_out, 1, (stride, 1))
+            self.res_bn = MaskedBatchNorm(c_out)
+
+    def forward(self, x: Tensor, layout: Tensor, A: Tensor, mask: Tensor) -> Tensor:
+        m = mask[:, None, None, :].to(x.dtype)
+        if self.res_mode == "none":
+            res = 0
+        elif self.res_mode == "identity":
+            res = x
+        else:
+            res = self.res_bn(self.res_conv(x), mask)
+        w, b = self.weight.to(x.dtype), self.bias.to(x.dtype)  # autocast does not reach custom ops
+        y = masked_graph_conv(x, layout, A, w, b, self.importance, backend=self.backend)
+        y = F.relu(self.bn1(y, mask))
+        y = self.dropout(self.bn2(self.tcn(y), mask)) * m  # conv bias would leak into padding
+        return F.relu(y + res)

@@ -1,0 +1,493 @@
+"""python -m msclr.train: multi-skeleton contrastive pre-training (SkeletonCLR / AimCLR).
+
+With no data argument it pre-trains on synthetic multi-skeleton data made on the fly
+(configs/synthetic.yaml is the default config). Examples:
+
+    python -m msclr.train --amp
+    python -m msclr.train --config configs/ntu60_xsub_joint_msclr.yaml --out runs/ntu60 --amp
+    python -m msclr.train --resume runs/msclr/last.pt
+    python -m msclr.train method.pairing=all optim.lr=0.05      # any config key
+
+Checkpoints are written atomically every epoch and on SIGINT/SIGTERM; --resume continues
+exactly (model, momentum encoder, queue, optimiser, scheduler, scaler, RNG states, step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+import os
+import random
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+
+from . import config as cfglib
+from .skeletons import LayoutTable
+
+log = logging.getLogger("msclr.train")
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "synthetic.yaml"
+
+
+# ---------------------------------------------------------------------------- pieces
+class EpochSampler(Sampler[int]):
+    """A seeded permutation per epoch that can start mid-epoch (exact resume)."""
+
+    def __init__(self, n: int, seed: int, batch_size: int):
+        self.n, self.seed, self.batch_size = n, seed, batch_size
+        self.epoch, self.start_batch = 0, 0
+
+    def set_position(self, epoch: int, start_batch: int) -> None:
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 10_007 + self.epoch)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        return iter(perm[self.start_batch * self.batch_size :])
+
+    def __len__(self) -> int:
+        return self.n - self.start_batch * self.batch_size
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda was asked for but no GPU is visible")
+    return dev
+
+
+def amp_setup(enabled: bool, device: torch.device):
+    """(autocast context factory, GradScaler or None, dtype name)."""
+    if not enabled:
+        return nullcontext, None, "float32"
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        scaler = torch.amp.GradScaler("cuda")
+        return (lambda: torch.autocast("cuda", dtype=torch.float16)), scaler, "float16 + GradScaler"
+    return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)), None, "bfloat16"
+
+
+def make_pairs(x: torch.Tensor, available: torch.Tensor, pairing: str, single: int, gen: torch.Generator):
+    """Choose query and key conventions. x: (N, L, C, T, V, M), available: (N, L) bool.
+
+    Returns xq (N, C, T, V, M), layout_q (N,), xk (N, P, C, T, V, M), layout_k (N, P).
+    single: both views from one convention; batch: one random (query, key) convention pair
+    for the whole batch (the paper's code); sample: an independent pair per sample; all:
+    every other convention of the sample is a positive (P = L - 1; a missing one is replaced
+    by another augmentation of the query's convention).
+    """
+    n, L = available.shape
+    rows = torch.arange(n)
+    if pairing == "single" or L == 1:
+        lq = torch.full((n,), single if pairing == "single" else 0, dtype=torch.long)
+        lk = lq[:, None]
+    elif pairing == "batch":
+        both = available.all(0).nonzero().flatten()
+        if len(both) >= 2:
+            pick = both[torch.randperm(len(both), generator=gen)[:2]]
+            lq = pick[0].expand(n).clone()
+            lk = pick[1].expand(n, 1).clone()
+        else:  # conventions missing for some samples: fall back to per-sample pairs
+            return make_pairs(x, available, "sample", single, gen)
+    else:
+        score = torch.rand(n, L, generator=gen).masked_fill(~available, -1.0)
+        lq = score.argmax(1)
+        if pairing == "sample":
+            other = score.scatter(1, lq[:, None], -2.0)
+            lk = other.argmax(1)
+            lk = torch.where(other.max(1).values >= 0, lk, lq)[:, None]  # only one available: same convention
+        else:  # all
+            others = torch.stack([torch.tensor([j for j in range(L) if j != i]) for i in range(L)])
+            lk = others[lq]  # (N, L-1)
+            lk = torch.where(available[rows[:, None], lk], lk, lq[:, None])
+    xq = x[rows, lq]
+    xk = x[rows[:, None], lk]
+    return xq, lq, xk, lk
+
+
+def to_stream(x: torch.Tensor, layout: torch.Tensor, stream: str, table: LayoutTable) -> torch.Tensor:
+    """joint (as is), motion (frame difference, last frame 0) or bone (x[v] - x[parent[v]])."""
+    if stream == "joint":
+        return x
+    if stream == "motion":
+        out = torch.zeros_like(x)
+        out[:, :, :-1] = x[:, :, 1:] - x[:, :, :-1]
+        return out
+    return table.bones(x, layout)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Atomic: write a temporary file, then rename over the old checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    np.random.set_state(s["numpy"])
+    random.setstate(s["python"])
+
+
+# ---------------------------------------------------------------------------- the run
+class Trainer:
+    def __init__(self, cfg: DictConfig):
+        from .augment import AugmentParams, make_augment
+        from .data import MultiSkeletonDataset, open_store
+        from .data.synthetic import make_synthetic_store
+        from .models import STGCNEncoder
+        from .models.contrast import MoCo
+
+        self.cfg = cfg
+        self.out = Path(cfg.run.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = pick_device(cfg.run.device)
+        seed = int(cfg.run.seed)
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+
+        if cfg.data.store is None:
+            syn = cfg.data.synthetic
+            store_dir = self.out / "synthetic"
+            t0 = time.perf_counter()
+            self.store = make_synthetic_store(
+                store_dir, num_samples=int(syn.num_samples), T=int(syn.frames), seed=int(syn.seed)
+            )
+            log.info("synthetic data: %d samples in %s (%.1f s)", len(self.store), store_dir, time.perf_counter() - t0)
+        else:
+            self.store = open_store(cfg.data.store)
+        names = list(cfg.data.conventions or self.store.conventions)
+        missing = [c for c in names if c not in self.store.conventions]
+        if missing:
+            raise SystemExit(f"conventions {missing} are not in the store {cfg.data.store} ({self.store.conventions})")
+        self.table = LayoutTable([self.store.convention(c) for c in names], strategy=cfg.model.strategy)
+        split = (cfg.data.split, "train") if cfg.data.split else None
+        self.dataset = MultiSkeletonDataset(
+            self.store, names, self.table, T=int(cfg.data.frames), M=int(cfg.data.persons), split=split, train=True
+        )
+        bs = int(cfg.optim.batch_size)
+        if len(self.dataset) < bs:
+            raise SystemExit(f"the training split has {len(self.dataset)} samples, fewer than a batch ({bs})")
+        self.sampler = EpochSampler(len(self.dataset), seed, bs)
+        self.loader = DataLoader(
+            self.dataset,
+            batch_size=bs,
+            sampler=self.sampler,
+            drop_last=True,
+            num_workers=int(cfg.data.workers),
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+        self.steps_per_epoch = len(self.dataset) // bs
+
+        single = cfg.method.single_convention or names[0]
+        self.single = names.index(single)
+        encoder = STGCNEncoder(
+            self.table,
+            hidden_channels=cfg.model.hidden_channels,
+            hidden_dim=cfg.model.hidden_dim,
+            persons=int(cfg.data.persons),
+            dropout=cfg.model.dropout,
+            edge_importance=cfg.model.edge_importance,
+            backend=cfg.run.backend,
+        )
+        self.model = MoCo(
+            encoder,
+            feature_dim=cfg.model.feature_dim,
+            queue_size=cfg.method.queue_size,
+            momentum=cfg.method.momentum,
+            tau=cfg.method.tau,
+            backend=cfg.run.backend,
+            aimclr=cfg.method.name == "aimclr",
+            drop_keep_prob=cfg.method.drop_keep_prob,
+            nn_topk=cfg.method.nn_topk,
+        ).to(self.device)
+        self.step_fn = torch.compile(self.model, fullgraph=True) if cfg.run.compile else self.model
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(
+            params, lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay, nesterov=False
+        )
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=list(cfg.optim.milestones), gamma=cfg.optim.gamma
+        )
+        self.autocast, self.scaler, self.amp_name = amp_setup(cfg.run.amp, self.device)
+        self.aug_normal = make_augment(AugmentParams.normal(), self.table, backend=cfg.aug.backend, device=self.device)
+        self.aug_extreme = (
+            make_augment(AugmentParams.extreme(), self.table, backend=cfg.aug.backend, device=self.device)
+            if cfg.method.name == "aimclr"
+            else None
+        )
+        self.epoch, self.step, self.step_in_epoch = 0, 0, 0
+        self.stop_signal: int | None = None
+        if cfg.run.resume:
+            self.load(Path(cfg.run.resume))
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "epoch": self.epoch,
+            "step": self.step,
+            "step_in_epoch": self.step_in_epoch,
+            "rng": rng_state(),
+            "config": OmegaConf.to_container(self.cfg),
+            "conventions": list(self.table.names),
+        }
+
+    def load(self, path: Path) -> None:
+        if not path.is_file():
+            raise SystemExit(f"--resume: checkpoint {path} does not exist")
+        ck = torch.load(path, map_location=self.device, weights_only=False)
+        if ck.get("conventions") != list(self.table.names):
+            raise SystemExit(
+                f"{path}: trained on conventions {ck.get('conventions')}, this run uses {self.table.names}"
+            )
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.scheduler.load_state_dict(ck["scheduler"])
+        if self.scaler and ck["scaler"]:
+            self.scaler.load_state_dict(ck["scaler"])
+        self.epoch, self.step, self.step_in_epoch = ck["epoch"], ck["step"], ck["step_in_epoch"]
+        set_rng_state(ck["rng"])
+        log.info("resumed from %s at epoch %d, step %d", path, self.epoch, self.step)
+
+    def checkpoint(self) -> Path:
+        path = self.out / "last.pt"
+        save_checkpoint(path, self.state())
+        return path
+
+    # ------------------------------------------------------------------ step
+    def train_step(self, batch: dict) -> dict:
+        cfg = self.cfg
+        gen = torch.Generator().manual_seed(int(cfg.run.seed) * 1_000_003 + self.step)
+        x = batch["x"].to(self.device, non_blocking=True)
+        xq, lq, xk, lk = make_pairs(x, batch["available"], cfg.method.pairing, self.single, gen)
+        lq, lk = lq.to(self.device), lk.to(self.device)
+        n, p = lk.shape
+        aug_gen = torch.Generator(device=self.device).manual_seed(int(cfg.run.seed) * 7_919 + self.step)
+        stream = cfg.data.stream
+        xe = None
+        if self.aug_extreme is not None:
+            xe = to_stream(self.aug_extreme(xq, lq, generator=aug_gen), lq, stream, self.table)
+        xq = to_stream(self.aug_normal(xq, lq, generator=aug_gen), lq, stream, self.table)
+        xk = self.aug_normal(xk.flatten(0, 1), lk.flatten(), generator=aug_gen)
+        xk = to_stream(xk, lk.flatten(), stream, self.table).view(n, p, *xk.shape[1:])
+        nn_mining = cfg.method.name == "aimclr" and self.epoch >= cfg.method.nn_epoch
+        self.model.train()
+        with self.autocast():
+            out = self.step_fn(xq, lq, xk, lk, x_extreme=xe, nn_mining=nn_mining)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler:
+            self.scaler.scale(out.loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            out.loss.backward()
+            self.optimizer.step()
+        loss = float(out.loss.detach())
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss} at epoch {self.epoch}, step {self.step}")
+        return {"loss": loss, "info_nce": float(out.info_nce), **{k: float(v) for k, v in out.extra.items()}}
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> Path:
+        cfg = self.cfg
+        epochs, max_steps = int(cfg.optim.epochs), cfg.run.max_steps
+        csv_path = self.out / "log.csv"
+        new_csv = not csv_path.exists() or self.step == 0
+        csv_file = open(csv_path, "w" if new_csv else "a", newline="")
+        writer = csv.writer(csv_file)
+        if new_csv:
+            writer.writerow(["step", "epoch", "loss", "info_nce", "lr", "seq_per_s"])
+        tb = _tensorboard(self.out / "tb")
+        handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        total = (
+            epochs * self.steps_per_epoch if max_steps is None else min(int(max_steps), epochs * self.steps_per_epoch)
+        )
+        bar = tqdm(
+            total=total,
+            initial=min(self.step, total),
+            desc="pre-training",
+            unit="step",
+            dynamic_ncols=True,
+            disable=None,
+        )
+        seen, t_start = 0, time.perf_counter()
+        path = None
+        try:
+            while self.epoch < epochs and (max_steps is None or self.step < int(max_steps)):
+                self.sampler.set_position(self.epoch, self.step_in_epoch)
+                for batch in self.loader:
+                    t0 = time.perf_counter()
+                    stats = self.train_step(batch)
+                    self.step += 1
+                    self.step_in_epoch += 1
+                    n = batch["x"].shape[0]
+                    seen += n
+                    rate = seen / (time.perf_counter() - t_start)
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    writer.writerow(
+                        [
+                            self.step,
+                            self.epoch,
+                            f"{stats['loss']:.6f}",
+                            f"{stats['info_nce']:.6f}",
+                            f"{lr:.6g}",
+                            f"{rate:.2f}",
+                        ]
+                    )
+                    if tb is not None:
+                        for k, v in stats.items():
+                            tb.add_scalar(f"train/{k}", v, self.step)
+                        tb.add_scalar("train/lr", lr, self.step)
+                        tb.add_scalar("train/seq_per_s", n / (time.perf_counter() - t0), self.step)
+                    bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{lr:.3g}", seq_s=f"{rate:.1f}")
+                    bar.update(1)
+                    if self.stop_signal is not None or (max_steps is not None and self.step >= int(max_steps)):
+                        break
+                else:  # epoch finished
+                    self.epoch += 1
+                    self.step_in_epoch = 0
+                    self.scheduler.step()
+                    path = self.checkpoint()
+                    csv_file.flush()
+                    continue
+                break  # a signal or max_steps stopped the epoch early
+            path = self.checkpoint()
+        finally:
+            bar.close()
+            csv_file.close()
+            if tb is not None:
+                tb.close()
+            for s, h in handlers.items():
+                signal.signal(s, h)
+        self.seq_per_s = seen / max(time.perf_counter() - t_start, 1e-9)
+        if self.stop_signal is not None:
+            log.warning(
+                "stopped by signal %d; checkpoint saved: %s (resume with --resume %s)", self.stop_signal, path, path
+            )
+        return path
+
+    def _on_signal(self, signum, frame):
+        if self.stop_signal is not None:  # second signal: stop now
+            raise KeyboardInterrupt
+        self.stop_signal = signum
+        log.warning("signal %d: finishing this step, then saving a checkpoint", signum)
+
+
+def _tensorboard(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard not installed: CSV logs only
+        return None
+    return SummaryWriter(str(path))
+
+
+# ---------------------------------------------------------------------------- CLI
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, DictConfig]:
+    ap = argparse.ArgumentParser(
+        prog="python -m msclr.train",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
+    ap.add_argument("--config", action="append", default=None, help="YAML config (repeatable; later ones win)")
+    ap.add_argument("--data", help="a prepared store directory (default: synthetic data)")
+    ap.add_argument("--out", help="output directory (checkpoints, logs)")
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--max-steps", type=int, help="stop after this many steps in total")
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--amp", action="store_true", help="mixed precision (bf16 where supported, else fp16 + scaler)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model step")
+    ap.add_argument("--backend", choices=["auto", "reference", "cpu", "cuda", "triton"])
+    ap.add_argument("--aug", choices=["auto", "torch", "dali"], help="augmentation implementation")
+    ap.add_argument("--device", help="auto, cpu, cuda, cuda:1, ...")
+    ap.add_argument("--resume", help="checkpoint to resume from (e.g. <out>/last.pt)")
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. method.pairing=all")
+    args = ap.parse_args(argv)
+    if args.resume and not args.config:
+        # resume with the run's own configuration unless one is given
+        ck = torch.load(args.resume, map_location="cpu", weights_only=False) if Path(args.resume).is_file() else None
+        if ck is None:
+            ap.error(f"--resume: checkpoint {args.resume} does not exist")
+        base = OmegaConf.create(ck["config"])
+    else:
+        base = cfglib.load(args.config or [DEFAULT_CONFIG])
+    flags = {
+        "data.store": args.data,
+        "run.out": args.out,
+        "optim.epochs": args.epochs,
+        "run.max_steps": args.max_steps,
+        "optim.batch_size": args.batch_size,
+        "run.backend": args.backend,
+        "aug.backend": args.aug,
+        "run.device": args.device,
+        "run.resume": args.resume,
+        "run.seed": args.seed,
+    }
+    dot = list(args.overrides) + [f"{k}={v}" for k, v in flags.items() if v is not None]
+    if args.amp:
+        dot.append("run.amp=true")
+    if args.compile:
+        dot.append("run.compile=true")
+    try:
+        cfg = OmegaConf.merge(base, OmegaConf.from_dotlist(dot))
+        cfglib.validate(cfg)
+    except Exception as e:
+        ap.error(str(e))
+    return args, cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    _, cfg = parse_args(argv)
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg)
+    OmegaConf.save(cfg, trainer.out / "config.yaml")
+    log.info(
+        "device %s | amp %s | compile %s | ops backend %s | augmentation %s | conventions %s | pairing %s | %s",
+        trainer.device,
+        trainer.amp_name,
+        cfg.run.compile,
+        cfg.run.backend,
+        trainer.aug_normal.name,
+        ", ".join(trainer.table.names),
+        cfg.method.pairing,
+        cfg.method.name,
+    )
+    path = trainer.run()
+    minutes = (time.perf_counter() - t0) / 60
+    print(
+        f"\nPre-training {'stopped' if trainer.stop_signal else 'finished'}: {trainer.step} steps, "
+        f"{trainer.epoch} epochs in {minutes:.1f} min ({trainer.seq_per_s:.1f} sequences/s).\n"
+        f"Checkpoint: {path}\nLogs: {trainer.out / 'log.csv'}"
+        + (f", TensorBoard: tensorboard --logdir {trainer.out / 'tb'}" if (trainer.out / "tb").exists() else "")
+        + f"\nResume: python -m msclr.train --resume {path}\n"
+        "Evaluate: linear evaluation (python -m msclr.evaluate) is not available yet in this version."
+    )
+    return 130 if trainer.stop_signal else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
