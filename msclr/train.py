@@ -136,12 +136,13 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 
 def rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    # the legacy global numpy RNG is saved because third-party code may draw from it
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}  # noqa: NPY002
 
 
 def set_rng_state(s: dict) -> None:
     torch.set_rng_state(s["torch"])
-    np.random.set_state(s["numpy"])
+    np.random.set_state(s["numpy"])  # noqa: NPY002
     random.setstate(s["python"])
 
 
@@ -160,7 +161,7 @@ class Trainer:
         self.device = pick_device(cfg.run.device)
         seed = int(cfg.run.seed)
         torch.manual_seed(seed)
-        np.random.seed(seed)
+        np.random.seed(seed)  # noqa: NPY002
         random.seed(seed)
 
         if cfg.data.store is None:
