@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from . import config as cfglib
+from . import distributed as dist_utils
 from .skeletons import LayoutTable
 
 log = logging.getLogger("msclr.train")
@@ -41,10 +42,16 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "synthetic
 
 # ---------------------------------------------------------------------------- pieces
 class EpochSampler(Sampler[int]):
-    """A seeded permutation per epoch that can start mid-epoch (exact resume)."""
+    """A seeded permutation per epoch that can start mid-epoch (exact resume).
 
-    def __init__(self, n: int, seed: int, batch_size: int):
-        self.n, self.seed, self.batch_size = n, seed, batch_size
+    With several ranks, global batch i is perm[i*B:(i+1)*B] and rank r reads its r-th
+    slice of it, so the ranks together see exactly the batches of a single process.
+    """
+
+    def __init__(self, n: int, seed: int, batch_size: int, rank: int = 0, world: int = 1):
+        if batch_size % world:
+            raise SystemExit(f"batch size {batch_size} is not divisible by the {world} processes")
+        self.n, self.seed, self.batch_size, self.rank, self.world = n, seed, batch_size, rank, world
         self.epoch, self.start_batch = 0, 0
 
     def set_position(self, epoch: int, start_batch: int) -> None:
@@ -52,20 +59,13 @@ class EpochSampler(Sampler[int]):
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 10_007 + self.epoch)
-        perm = torch.randperm(self.n, generator=g).tolist()
-        return iter(perm[self.start_batch * self.batch_size :])
+        perm = torch.randperm(self.n, generator=g)
+        B, b = self.batch_size, self.batch_size // self.world
+        batches = perm[: (self.n // B) * B].view(-1, B)[self.start_batch :]
+        return iter(batches[:, self.rank * b : (self.rank + 1) * b].flatten().tolist())
 
     def __len__(self) -> int:
-        return self.n - self.start_batch * self.batch_size
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda was asked for but no GPU is visible")
-    return dev
+        return (self.n // self.batch_size - self.start_batch) * (self.batch_size // self.world)
 
 
 def amp_setup(enabled: bool, device: torch.device):
@@ -158,7 +158,9 @@ class Trainer:
         self.cfg = cfg
         self.out = Path(cfg.run.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.device = pick_device(cfg.run.device)
+        self.device = dist_utils.setup(cfg.run.device)
+        self.rank, self.world = dist_utils.rank(), dist_utils.world_size()
+        self.is_main = self.rank == 0
         seed = int(cfg.run.seed)
         torch.manual_seed(seed)
         np.random.seed(seed)  # noqa: NPY002
@@ -168,9 +170,11 @@ class Trainer:
             syn = cfg.data.synthetic
             store_dir = self.out / "synthetic"
             t0 = time.perf_counter()
-            self.store = make_synthetic_store(
-                store_dir, num_samples=int(syn.num_samples), T=int(syn.frames), seed=int(syn.seed)
-            )
+            if self.is_main:  # one rank writes, the others open what it wrote
+                make_synthetic_store(store_dir, num_samples=int(syn.num_samples), T=int(syn.frames), seed=int(syn.seed))
+            if self.world > 1:
+                torch.distributed.barrier()
+            self.store = open_store(store_dir)
             log.info("synthetic data: %d samples in %s (%.1f s)", len(self.store), store_dir, time.perf_counter() - t0)
         else:
             self.store = open_store(cfg.data.store)
@@ -220,7 +224,16 @@ class Trainer:
             drop_keep_prob=cfg.method.drop_keep_prob,
             nn_topk=cfg.method.nn_topk,
         ).to(self.device)
-        self.step_fn = torch.compile(self.model, fullgraph=True) if cfg.run.compile else self.model
+        step_module = self.model
+        if self.world > 1:
+            # the queue and key encoder stay identical across ranks by construction (gathered keys,
+            # synchronised BN), so buffers are not broadcast every step
+            step_module = torch.nn.parallel.DistributedDataParallel(
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                broadcast_buffers=False,
+            )
+        self.step_fn = torch.compile(step_module, fullgraph=self.world == 1) if cfg.run.compile else step_module
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(
             params, lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay, nesterov=False
@@ -274,7 +287,8 @@ class Trainer:
 
     def checkpoint(self) -> Path:
         path = self.out / "last.pt"
-        save_checkpoint(path, self.state())
+        if self.is_main:  # every rank holds the same state
+            save_checkpoint(path, self.state())
         return path
 
     # ------------------------------------------------------------------ step
@@ -296,7 +310,15 @@ class Trainer:
         nn_mining = cfg.method.name == "aimclr" and self.epoch >= cfg.method.nn_epoch
         self.model.train()
         with self.autocast():
-            out = self.step_fn(xq, lq, xk, lk, x_extreme=xe, nn_mining=nn_mining)
+            out = self.step_fn(
+                xq,
+                lq,
+                xk,
+                lk,
+                x_extreme=xe,
+                nn_mining=nn_mining,
+                gather=dist_utils.gather_keys if self.world > 1 else None,
+            )
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler:
             self.scaler.scale(out.loss).backward()
@@ -314,13 +336,13 @@ class Trainer:
     def run(self) -> Path:
         cfg = self.cfg
         epochs, max_steps = int(cfg.optim.epochs), cfg.run.max_steps
-        csv_path = self.out / "log.csv"
+        csv_path = self.out / "log.csv" if self.is_main else Path(os.devnull)
         new_csv = not csv_path.exists() or self.step == 0
         csv_file = open(csv_path, "w" if new_csv else "a", newline="")
         writer = csv.writer(csv_file)
         if new_csv:
             writer.writerow(["step", "epoch", "loss", "info_nce", "lr", "seq_per_s"])
-        tb = _tensorboard(self.out / "tb")
+        tb = _tensorboard(self.out / "tb") if self.is_main else None
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         total = (
             epochs * self.steps_per_epoch if max_steps is None else min(int(max_steps), epochs * self.steps_per_epoch)
@@ -343,7 +365,7 @@ class Trainer:
                     stats = self.train_step(batch)
                     self.step += 1
                     self.step_in_epoch += 1
-                    n = batch["x"].shape[0]
+                    n = batch["x"].shape[0] * self.world
                     seen += n
                     rate = seen / (time.perf_counter() - t_start)
                     lr = self.optimizer.param_groups[0]["lr"]
@@ -478,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg.method.name,
     )
     path = trainer.run()
+    dist_utils.cleanup()
+    if not trainer.is_main:
+        return 130 if trainer.stop_signal else 0
     minutes = (time.perf_counter() - t0) / 60
     print(
         f"\nPre-training {'stopped' if trainer.stop_signal else 'finished'}: {trainer.step} steps, "

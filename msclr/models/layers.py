@@ -15,6 +15,20 @@ from torch import Tensor, nn
 from ..ops import masked_graph_conv
 
 
+def global_sum(t: Tensor) -> Tensor:
+    """Sum over all ranks (with autograd) under torch.distributed, so BatchNorm statistics are
+    those of the global batch (synchronised BN, as one process on the concatenated batch)."""
+    if (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        and torch.distributed.get_world_size() > 1
+    ):
+        import torch.distributed.nn.functional as dist_fn
+
+        return dist_fn.all_reduce(t)
+    return t
+
+
 class MaskedBatchNorm(nn.Module):
     """BatchNorm over channels whose statistics count valid joints only; padding stays 0."""
 
@@ -30,9 +44,9 @@ class MaskedBatchNorm(nn.Module):
         m = mask[:, None, None, :].to(x.dtype)  # (N, 1, 1, V)
         if self.training:
             xf, mf = x.float(), m.float()
-            count = (mf.sum() * x.shape[2]).clamp_min(1.0)
-            mean = (xf * mf).sum((0, 2, 3)) / count
-            var = (((xf - mean[None, :, None, None]) * mf) ** 2).sum((0, 2, 3)) / count
+            count = global_sum(mf.sum() * x.shape[2]).clamp_min(1.0)
+            mean = global_sum((xf * mf).sum((0, 2, 3))) / count
+            var = global_sum((((xf - mean[None, :, None, None]) * mf) ** 2).sum((0, 2, 3))) / count
             with torch.no_grad():
                 unbiased = var * count / (count - 1).clamp_min(1.0)
                 self.running_mean.lerp_(mean, self.momentum)
@@ -66,11 +80,11 @@ class LayoutInputNorm(nn.Module):
         xf = x.float().permute(0, 4, 3, 1, 2)  # (N, M, V, C, T)
         if self.training:
             onehot = F.one_hot(layout, self.weight.shape[0]).float()  # (N, L)
-            count = onehot.sum(0) * t  # (L,)
+            count = global_sum(onehot.sum(0) * t)  # (L,)
             denom = count.clamp_min(1.0)[:, None, None, None]
-            mean = torch.einsum("nl,nmvc->lmvc", onehot, xf.sum(-1)) / denom
+            mean = global_sum(torch.einsum("nl,nmvc->lmvc", onehot, xf.sum(-1))) / denom
             centred = xf - mean[layout][..., None]
-            var = torch.einsum("nl,nmvc->lmvc", onehot, (centred**2).sum(-1)) / denom
+            var = global_sum(torch.einsum("nl,nmvc->lmvc", onehot, (centred**2).sum(-1))) / denom
             with torch.no_grad():
                 present = (count > 0)[:, None, None, None]
                 unbiased = var * denom / (denom - 1).clamp_min(1.0)
