@@ -384,7 +384,7 @@ class StoreBuilder:
     ) -> StoreBuilder:
         path = Path(path)
         if is_store(path) and not overwrite:
-            raise StoreError(f"{path} already holds a store (pass overwrite=True to replace it)")
+            raise StoreError(f"{path} already holds a store (overwrite it with --overwrite / overwrite=True)")
         path.mkdir(parents=True, exist_ok=True)
         ids = [str(s) for s in sample_ids]
         n = len(ids)
