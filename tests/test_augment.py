@@ -511,8 +511,9 @@ def test_dali_noise_distribution(table):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_padded_joints_stay_zero(backend, table):
-    aug = augmenter(backend, AugmentParams.extreme(), table)
+@pytest.mark.parametrize("preset", ["normal", "extreme"])
+def test_padded_joints_stay_zero(backend, preset, table):
+    aug = augmenter(backend, AugmentParams.preset(preset), table)
     x, layout = make_batch(table, n=16, t=20, m=2, seed=9)
     y = aug(x, layout, torch.Generator().manual_seed(1))
     pad = ~table.joint_mask[layout]

@@ -39,6 +39,7 @@ import torch
 from ..skeletons import LayoutTable
 from . import plan
 from .params import AugmentError, AugmentParams, draw
+from .plan import needs_masks
 
 
 def dali_import_error() -> str:
@@ -75,6 +76,7 @@ def _build_pipeline(
     geometry = p.shear_p > 0 or p.rotate_p > 0
     noise_on = p.noise_p > 0
     blur_on = p.blur_p > 0
+    masks = needs_masks(p)
 
     def data(name, dtype=types.FLOAT, device="cpu"):
         return fn.external_source(name=name, device=device, batch=True, dtype=dtype, no_copy=False)
@@ -129,15 +131,16 @@ def _build_pipeline(
             delta = types.Constant((np.arange(-r, r + 1) == 0).astype(np.float32))
             kernel = fn.reshape(on * gauss + (1.0 - on) * delta, shape=[p.blur_kernel, 1])
             img = fn.reshape(y, shape=[t_, v_ * m_, c_], layout="HWC")
-            img = fn.filter(img, kernel, border="constant")
+            img = fn.filter(img, on_device(kernel), border="constant")
             y = fn.reshape(img, shape=[t_, v_, m_, c_])
 
-        frame = fn.reshape(data("frame_keep"), shape=[t_, 1, 1, 1])
-        joint = fn.reshape(data("joint_keep"), shape=[1, v_, 1, 1])
-        axis_idx = data("axis_mask", types.INT32)
-        axis = fn.cast(axis_idx != types.Constant(np.arange(3, dtype=np.int32)), dtype=types.FLOAT)
-        keep = frame * joint * fn.reshape(axis, shape=[1, 1, 1, c_])
-        y = y * on_device(keep)
+        if masks:
+            frame = fn.reshape(data("frame_keep"), shape=[t_, 1, 1, 1])
+            joint = fn.reshape(data("joint_keep"), shape=[1, v_, 1, 1])
+            axis_idx = data("axis_mask", types.INT32)
+            axis = fn.cast(axis_idx != types.Constant(np.arange(3, dtype=np.int32)), dtype=types.FLOAT)
+            keep = frame * joint * fn.reshape(axis, shape=[1, 1, 1, c_])
+            y = y * on_device(keep)
         return fn.transpose(y, perm=[3, 0, 1, 2])
 
     return pipe()
@@ -223,7 +226,7 @@ class DaliAugment:
         n, _, t, v, m = x.shape
         plan.check_drawn(drawn, n, t, v, m)
         drawn = {k: val.cpu() for k, val in drawn.items()}
-        plan.source_frames(drawn, self.params, t)  # validates the crop windows
+        plan.check_crop(drawn, self.params, t)
         return self._run(x, layout, drawn)
 
     def iterate(
@@ -317,7 +320,7 @@ class DaliAugment:
 
         if p.crop_p > 0 or p.flip_p > 0 or p.time_flip_p > 0:
             i0, i1, w = plan.source_frames(drawn, p, t)
-            joints = plan.joint_sources(drawn, layout_cpu, self.table)
+            joints = plan.joint_sources(drawn, layout_cpu, self.table.flip)
             feeds["idx0"] = plan.gather_index(i0, joints).to(torch.int32)
             if p.interpolates:
                 feeds["idx1"] = plan.gather_index(i1, joints).to(torch.int32)
@@ -333,10 +336,11 @@ class DaliAugment:
         if p.blur_p > 0:
             feeds["blur"] = drawn["blur"].to(torch.float32)
             feeds["blur_sigma"] = drawn["blur_sigma"].to(torch.float32)
-        joint_keep = drawn["joint_keep"].bool() & self.table.joint_mask[layout_cpu]
-        feeds["frame_keep"] = drawn["frame_keep"].to(torch.float32)
-        feeds["joint_keep"] = joint_keep.to(torch.float32)
-        feeds["axis_mask"] = drawn["axis_mask"].to(torch.int32)
+        if needs_masks(p):
+            joint_keep = drawn["joint_keep"].bool() & self.table.joint_mask[layout_cpu]
+            feeds["frame_keep"] = drawn["frame_keep"].to(torch.float32)
+            feeds["joint_keep"] = joint_keep.to(torch.float32)
+            feeds["axis_mask"] = drawn["axis_mask"].to(torch.int32)
 
         stream = torch.cuda.current_stream(self.device).cuda_stream if self.device_id is not None else None
         for name, value in feeds.items():

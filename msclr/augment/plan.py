@@ -79,6 +79,19 @@ def check_drawn(drawn: dict, n: int, t: int, v: int, m: int) -> None:
             raise AugmentError(f"augment.apply: drawn[{key!r}] must have shape {want} for this batch, got {got}")
 
 
+def check_crop(drawn: dict, params: AugmentParams, frames: int) -> None:
+    """Every crop window must lie inside the mirror-padded sequence (a host sync: `apply` only)."""
+    padded = frames + 2 * params.crop_padding(frames)
+    start, length = drawn["crop_start"].long(), drawn["crop_length"].long()
+    bad = (start < 0) | (length < 1) | (start + length > padded)
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0, 0])
+        raise AugmentError(
+            f"augment.apply: sample {i}: crop window (crop_start={int(start[i])}, crop_length={int(length[i])}) "
+            f"leaves the {padded} mirror-padded frames"
+        )
+
+
 def source_frames(drawn: dict, params: AugmentParams, frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per output frame: the two source frames and the weight of the second, (N, T) each.
 
@@ -90,10 +103,6 @@ def source_frames(drawn: dict, params: AugmentParams, frames: int) -> tuple[torc
     start = drawn["crop_start"].long()
     length = drawn["crop_length"].long()
     device = start.device
-    if bool(((start < 0) | (length < 1) | (start + length > padded)).any()):
-        raise AugmentError(
-            f"augment.apply: a crop window (crop_start, crop_length) leaves the {padded} mirror-padded frames"
-        )
     t = torch.arange(frames, device=device, dtype=torch.float64)
     step = (length - 1).to(torch.float64) / (frames - 1) if frames > 1 else torch.zeros_like(start, dtype=torch.float64)
     q = start[:, None].to(torch.float64) + t[None, :] * step[:, None]
@@ -109,10 +118,10 @@ def source_frames(drawn: dict, params: AugmentParams, frames: int) -> tuple[torc
     return unpad(i0), unpad(i1), w
 
 
-def joint_sources(drawn: dict, layout: torch.Tensor, table: LayoutTable) -> torch.Tensor:
-    """(N, V_max) source joint of every output joint: the layout's flip map where flipped."""
-    flip_map = table.flip.to(layout.device)[layout]
-    ident = torch.arange(table.v_max, device=layout.device).expand_as(flip_map)
+def joint_sources(drawn: dict, layout: torch.Tensor, flip_table: torch.Tensor) -> torch.Tensor:
+    """(N, V_max) source joint of every output joint: the layout's flip map (table.flip) where flipped."""
+    flip_map = flip_table.to(layout.device)[layout]
+    ident = torch.arange(flip_table.shape[1], device=layout.device).expand_as(flip_map)
     return torch.where(drawn["flip"].bool().to(layout.device)[:, None], flip_map, ident)
 
 
@@ -188,12 +197,21 @@ def blur_matrix(kernel: torch.Tensor, frames: int) -> torch.Tensor:
     return kernel[:, d.clamp(0, k_size - 1)] * inside
 
 
+def needs_masks(params: AugmentParams) -> bool:
+    """Whether the final multiply by the keep masks can change anything.
+
+    Without noise, masks or drops every step maps zeros to zeros and padding to padding
+    (the flip maps are the identity there), so padded joints of a valid batch stay zero.
+    """
+    return max(params.noise_p, params.axis_mask_p, params.joint_drop_p, params.frame_drop_p) > 0
+
+
 def keep_masks(
-    drawn: dict, layout: torch.Tensor, table: LayoutTable
+    drawn: dict, layout: torch.Tensor, joint_mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Float 0/1 masks: frames (N, T), joints (N, V) incl. the layout's padding, axes (N, 3)."""
+    """Float 0/1 masks: frames (N, T), joints (N, V) incl. the layout's padding (table.joint_mask), axes (N, 3)."""
     frame = drawn["frame_keep"].to(torch.float32)
-    joint = (drawn["joint_keep"].bool() & table.joint_mask.to(layout.device)[layout]).to(torch.float32)
+    joint = (drawn["joint_keep"].bool() & joint_mask.to(layout.device)[layout]).to(torch.float32)
     axis_mask = drawn["axis_mask"].long()
     axes = torch.arange(3, device=axis_mask.device)
     axis = (axes[None, :] != axis_mask[:, None]).to(torch.float32)

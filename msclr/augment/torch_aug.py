@@ -62,13 +62,19 @@ class TorchAugment:
         plan.check_input(x, layout, self.table)
         n, _, t, v, m = x.shape
         plan.check_drawn(drawn, n, t, v, m)
-        plan.source_frames(drawn, self.params, t)  # validates the crop windows
+        plan.check_crop(drawn, self.params, t)
         drawn = {k: val.to(x.device) for k, val in drawn.items()}
         noise = drawn.get("noise")
         if noise is None and self.params.noise_p > 0:
             gen_device = generator.device if generator is not None else x.device
             noise = torch.randn(x.shape, generator=generator, device=gen_device, dtype=torch.float32).to(x.device)
         return self._apply(x, layout, drawn, noise)
+
+    def _table_on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layout table's flip maps and joint masks on `device` (copied once per device)."""
+        if device not in self._tables:
+            self._tables[device] = (self.table.flip.to(device), self.table.joint_mask.to(device))
+        return self._tables[device]
 
     def _apply(self, x, layout, drawn, noise):
         p = self.params
@@ -77,11 +83,12 @@ class TorchAugment:
         work = torch.float64 if x.dtype == torch.float64 else torch.float32
         y = x.to(work)
         layout = layout.to(x.device).long()
+        flip_table, joint_mask = self._table_on(x.device)
 
         # 1 + 3 + 5: crop/resize, joint flip and time flip as one gather over (frame, joint).
         if p.crop_p > 0 or p.flip_p > 0 or p.time_flip_p > 0:
             i0, i1, w = plan.source_frames(drawn, p, t)
-            joints = plan.joint_sources(drawn, layout, self.table)
+            joints = plan.joint_sources(drawn, layout, flip_table)
             flat = y.reshape(n, c, t * v, m)
             idx0 = plan.gather_index(i0, joints)[:, None, :, None].expand(n, c, t * v, m)
             y0 = torch.gather(flat, 2, idx0)
@@ -99,7 +106,7 @@ class TorchAugment:
 
         # 6: noise (the masks below zero it again on padded joints).
         if noise is not None and p.noise_p > 0:
-            y = y + drawn["noise_std"].to(work)[:, None, None, None, None] * noise.to(work)
+            y = torch.addcmul(y, drawn["noise_std"].to(work)[:, None, None, None, None], noise.to(work))
 
         # 7: temporal blur as a banded (T, T) matrix per sample.
         if p.blur_p > 0:
@@ -107,7 +114,8 @@ class TorchAugment:
             y = torch.matmul(band[:, None], y.reshape(n, c, t, v * m)).reshape(n, c, t, v, m)
 
         # 8-10 and the layout's padding: one multiply by the keep masks.
-        frame, joint, axis = plan.keep_masks(drawn, layout, self.table)
-        keep = frame[:, None, :, None] * joint[:, None, None, :] * axis[:, :, None, None]
-        y = y * keep.to(work)[..., None]
+        if plan.needs_masks(p):
+            frame, joint, axis = plan.keep_masks(drawn, layout, joint_mask)
+            keep = frame[:, None, :, None] * joint[:, None, None, :] * axis[:, :, None, None]
+            y = y * keep.to(work)[..., None]
         return y.to(out_dtype)
