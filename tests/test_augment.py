@@ -112,7 +112,7 @@ def reference_sample(x, conv_flip, v_l, d, i, p: AugmentParams):
         data = data[:, ::-1]
     # 6. noise
     if d["noise_std"][i] > 0:
-        data = data + float(d["noise_std"][i]) * d["noise"][i]
+        data = data + float(d["noise_std"][i]) * d["noise"][i].astype(np.float64)
     # 7. blur, as AimCLR's GaussianBlurConv: conv2d on (M, C, V, T), kernel (1, K), zero padding K//2
     if d["blur"][i]:
         r = p.blur_kernel // 2
@@ -495,10 +495,12 @@ def test_backends_agree_in_distribution(table):
 
 
 @needs_dali
-def test_dali_noise_distribution(table):
-    """DALI's own noise (fn.random.normal): N(0, 0.01^2) on half the samples, none elsewhere."""
+@pytest.mark.parametrize("noise_source", ["dali", "torch"])
+def test_dali_noise_distribution(noise_source, table):
+    """N(0, 0.01^2) on half the samples, none elsewhere: from fn.random.normal or fed from torch."""
     params = only(noise_p=0.5, noise_std=0.01)
-    aug = augmenter("dali", params, table)
+    aug = make_augment(params, table, backend="dali", device="cpu", seed=5, noise_source=noise_source)
+    assert aug.noise_source == noise_source
     x, layout = make_batch(table, n=200, t=16, m=1, seed=1)
     y = aug(x, layout, torch.Generator().manual_seed(0))
     valid = table.joint_mask[layout][:, None, None, :, None].expand_as(x)
@@ -545,6 +547,18 @@ def test_torch_apply_without_noise_field_draws_from_generator(table):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("persons, dtype", [(1, torch.float32), (3, torch.float32), (2, torch.float64)])
+def test_persons_and_dtypes_match_reference(backend, persons, dtype, table):
+    params = dataclasses.replace(AugmentParams.extreme(), crop_scale=(0.8, 1.1))
+    x, layout = make_batch(table, n=5, t=14, m=persons, seed=2)
+    drawn = draw(params, 5, frames=14, joints=table.v_max, persons=persons, generator=torch.Generator().manual_seed(3))
+    y = augmenter(backend, params, table).apply(x.to(dtype), layout, drawn)
+    assert y.dtype == dtype
+    tol = 1e-12 if (backend, dtype) == ("torch", torch.float64) else 1e-5
+    torch.testing.assert_close(y.double(), reference(x, layout, drawn, params, table), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_dtypes_and_identity(backend, table):
     aug = augmenter(backend, AugmentParams.none(), table)
     x, layout = make_batch(table, n=4, t=10)
@@ -559,12 +573,20 @@ def test_dtypes_and_identity(backend, table):
 
 @needs_dali
 def test_dali_runs_on_cpu_with_device_id_none(table):
-    aug = augmenter("dali", AugmentParams.normal(), table)
+    aug = augmenter("dali", AugmentParams.extreme(), table)
     assert isinstance(aug, DaliAugment) and aug.name == "dali" and aug.device_id is None
+    assert aug.noise_source == "torch"  # CPU default: torch draws the noise field, DALI adds it
     x, layout = make_batch(table, n=3, t=12)
-    aug(x, layout)
+    first = aug(x, layout, torch.Generator().manual_seed(0))
+    kept = first.clone()
     pipes = [pipe for _, pipe in aug._pipes.values()]
     assert pipes and all(pipe.device_id is None for pipe in pipes)
+    # The output is a zero-copy view of a DALI buffer: later iterations must not overwrite it.
+    for seed in range(3):
+        aug(x, layout, torch.Generator().manual_seed(seed + 1))
+    assert torch.equal(first, kept)
+    # With the noise fed from torch, a CPU pipeline is reproducible under the generator.
+    assert torch.equal(aug(x, layout, torch.Generator().manual_seed(0)), kept)
 
 
 @needs_dali
@@ -579,6 +601,11 @@ def test_dali_batch_sizes_and_prefetching_iterator(table):
     assert len(streamed) == len(batches)
     for (x, l), (xs, ls, ys), yd in zip(batches, streamed, direct):
         assert xs is x and ls is l and torch.equal(ys, yd)
+    # Each iterate() builds a pipeline with its own noise seed: epochs do not replay the noise.
+    noisy = make_augment(only(noise_p=1.0), table, backend="dali", device="cpu", seed=0)
+    first = [y for _, _, y in noisy.iterate(batches[:2])]
+    second = [y for _, _, y in noisy.iterate(batches[:2])]
+    assert not any(torch.equal(a, b) for a, b in zip(first, second))
     too_big = batches[:2] + [make_batch(table, n=9, t=12)]
     with pytest.raises(AugmentError, match="does not fit"):
         list(aug.iterate(too_big))

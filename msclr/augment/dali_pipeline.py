@@ -22,9 +22,15 @@ scalars (fn.transforms.shear/rotation/combine, dali.math.exp). No python_functio
 used anywhere.
 
 Random draws: the per-sample parameters come from `draw` (torch, the caller's
-generator), so both backends share one definition of the distribution. The noise field
-is generated inside the pipeline by fn.random.normal (seeded by `seed`), unless a fixed
-field is given (`apply` with drawn["noise"]), which is fed in instead.
+generator), so both backends share one definition of the distribution. The unit noise
+field comes, per `noise_source`, from fn.random.normal inside the pipeline (seeded by
+`seed`; the default on a GPU) or from torch.randn with the caller's generator, fed in
+(the default on a CPU, where DALI's normal generator is ~10x slower than torch's; it
+also makes CPU runs reproducible under the generator). `apply` with drawn["noise"]
+always feeds that fixed field. DALI only adds noise_std * unit noise either way.
+
+Outputs reach torch zero-copy through DLPack on CPU (the dynamic executor never reuses
+a buffer that is still referenced) and through feed_ndarray on the GPU.
 """
 
 from __future__ import annotations
@@ -78,8 +84,10 @@ def _build_pipeline(
     blur_on = p.blur_p > 0
     masks = needs_masks(p)
 
-    def data(name, dtype=types.FLOAT, device="cpu"):
-        return fn.external_source(name=name, device=device, batch=True, dtype=dtype, no_copy=False)
+    def data(name, dtype=types.FLOAT, device="cpu", big=False):
+        # The batch and the noise field are read in place on CPU (the caller keeps them alive
+        # until the iteration's outputs are out); everything else is small and copied.
+        return fn.external_source(name=name, device=device, batch=True, dtype=dtype, no_copy=big and not gpu)
 
     def on_device(node):
         return node.gpu() if gpu else node
@@ -93,7 +101,7 @@ def _build_pipeline(
         exec_dynamic=True,
     )
     def pipe():
-        x = data("x", device=dev)
+        x = data("x", device=dev, big=True)
         y = fn.transpose(x, perm=[1, 2, 3, 0])  # (T, V, M, C)
 
         if gather:
@@ -115,7 +123,7 @@ def _build_pipeline(
 
         if noise_on:
             if fixed_noise:
-                unit = fn.transpose(data("noise", device=dev), perm=[1, 2, 3, 0])
+                unit = fn.transpose(data("noise", device=dev, big=True), perm=[1, 2, 3, 0])
             else:
                 unit = fn.random.normal(device=dev, shape=[t_, v_, m_, c_], dtype=types.FLOAT)
             y = y + on_device(data("noise_std")) * unit
@@ -164,6 +172,7 @@ class DaliAugment:
         num_threads: int = 2,
         seed: int | None = None,
         prefetch: int = 2,
+        noise_source: str = "auto",
     ):
         if not isinstance(params, AugmentParams):
             raise AugmentError(f"make_augment: params must be AugmentParams, got {type(params).__name__}")
@@ -182,6 +191,13 @@ class DaliAugment:
             raise AugmentError(f"the dali augmentation backend runs on cpu or cuda, not {device}")
         if prefetch < 1:
             raise AugmentError(f"DaliAugment: prefetch = {prefetch} must be >= 1")
+        if noise_source not in ("auto", "dali", "torch"):
+            raise AugmentError(f"DaliAugment: noise_source = {noise_source!r} must be 'auto', 'dali' or 'torch'")
+        # fn.random.normal on a CPU is ~10x slower than torch.randn (and not driven by the
+        # caller's generator), so CPU pipelines are fed torch's noise unless told otherwise.
+        if noise_source == "auto":
+            noise_source = "dali" if self.device_id is not None else "torch"
+        self.noise_source = noise_source
         self.params = params
         self.table = table
         self.device = device
@@ -189,6 +205,7 @@ class DaliAugment:
         self.seed = int(seed) if seed is not None else int(torch.randint(0, 2**31 - 1, (1,)).item())
         self.prefetch = int(prefetch)  # batches in flight in iterate()
         self._pipes: dict[tuple, object] = {}
+        self._builds = 0
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -217,7 +234,7 @@ class DaliAugment:
             raise AugmentError(
                 f"the dali backend draws its parameters on the CPU; got a generator on {generator.device}"
             )
-        drawn = self.draw(n, generator, frames=t)
+        drawn = self.draw(n, generator, frames=t, persons=self._fed_noise_persons(x))
         return self._run(x, layout, drawn)
 
     def apply(self, x: torch.Tensor, layout: torch.Tensor, drawn: dict, generator: torch.Generator | None = None):
@@ -247,7 +264,7 @@ class DaliAugment:
             except StopIteration:
                 return None
             plan.check_input(x, layout, self.table)
-            return x, layout, self.draw(x.shape[0], generator, frames=x.shape[2])
+            return x, layout, self.draw(x.shape[0], generator, frames=x.shape[2], persons=self._fed_noise_persons(x))
 
         while len(pending) < self.prefetch:
             item = pull()
@@ -260,14 +277,15 @@ class DaliAugment:
         max_n = max(item[0].shape[0] for item in pending)
         # A fresh pipeline whose queue depth is the number of batches in flight: its first
         # schedule_run starts all of them, each later one starts one more.
-        pipe = self._new_pipeline(max_n, x0.shape[2], x0.shape[4], fixed_noise=False, depth=len(pending))
-        for x, layout, drawn in pending:
-            self._feed(pipe, x, layout, drawn)
+        fixed_noise = "noise" in pending[0][2]
+        pipe = self._new_pipeline(max_n, x0.shape[2], x0.shape[4], fixed_noise=fixed_noise, depth=len(pending))
+        fed = deque(self._feed(pipe, x, layout, drawn) for x, layout, drawn in pending)
         pipe.schedule_run()
         while pending:
             x, layout, _ = pending.popleft()
             (out,) = pipe.outputs()
             y = self._to_torch(out, x)
+            fed.popleft()  # its inputs are consumed now
             item = pull()
             if item is not None:
                 xn = item[0]
@@ -276,7 +294,7 @@ class DaliAugment:
                         f"DaliAugment.iterate: batch of shape {tuple(xn.shape)} does not fit the pipeline built for "
                         f"at most {max_n} samples of shape {tuple(x0.shape[1:])}"
                     )
-                self._feed(pipe, *item)
+                fed.append(self._feed(pipe, *item))
                 pipe.schedule_run()
                 pending.append(item)
             yield x, layout, y
@@ -284,6 +302,10 @@ class DaliAugment:
     # ---- internals ---------------------------------------------------------------------------
 
     def _new_pipeline(self, n: int, t: int, m: int, fixed_noise: bool, depth: int):
+        # Every pipeline gets its own noise seed: a fresh iterate() pipeline per epoch must
+        # not replay the previous epoch's noise.
+        seed = (self.seed + 1_000_003 * self._builds) % (2**31 - 1)
+        self._builds += 1
         pipe = _build_pipeline(
             self.params,
             batch_size=n,
@@ -292,7 +314,7 @@ class DaliAugment:
             persons=m,
             device_id=self.device_id,
             num_threads=self.num_threads,
-            seed=self.seed,
+            seed=seed,
             fixed_noise=fixed_noise,
             prefetch=depth,
         )
@@ -309,7 +331,12 @@ class DaliAugment:
             self._pipes[key] = entry
         return entry[1]
 
-    def _feed(self, pipe, x, layout, drawn) -> None:
+    def _fed_noise_persons(self, x: torch.Tensor) -> int | None:
+        """M when the noise field is drawn by torch and fed in, None when DALI draws it."""
+        return x.shape[4] if self.params.noise_p > 0 and self.noise_source == "torch" else None
+
+    def _feed(self, pipe, x, layout, drawn) -> dict:
+        """Feed one batch; returns the fed tensors, which must stay alive until its outputs are out."""
         p = self.params
         n, _, t, v, m = x.shape
         fixed_noise = "noise" in drawn
@@ -324,7 +351,7 @@ class DaliAugment:
             feeds["idx0"] = plan.gather_index(i0, joints).to(torch.int32)
             if p.interpolates:
                 feeds["idx1"] = plan.gather_index(i1, joints).to(torch.int32)
-                feeds["w"] = w.repeat_interleave(v, dim=1).reshape(n, t * v, 1, 1).contiguous()
+                feeds["w"] = w.to(torch.float32).repeat_interleave(v, dim=1).reshape(n, t * v, 1, 1)
         if p.shear_p > 0 or p.rotate_p > 0:
             feeds["shear"] = drawn["shear"].to(torch.float32)
             feeds["rotate"] = drawn["rotate"].to(torch.float32)
@@ -342,29 +369,32 @@ class DaliAugment:
             feeds["joint_keep"] = joint_keep.to(torch.float32)
             feeds["axis_mask"] = drawn["axis_mask"].to(torch.int32)
 
+        feeds = {name: value.contiguous() for name, value in feeds.items()}
         stream = torch.cuda.current_stream(self.device).cuda_stream if self.device_id is not None else None
         for name, value in feeds.items():
             if isinstance(value, torch.Tensor) and value.device.type == "cuda":
                 pipe.feed_input(name, value, cuda_stream=stream)
             else:
-                pipe.feed_input(name, value.contiguous().numpy())
+                pipe.feed_input(name, value.numpy())
+        return feeds
 
     def _run(self, x, layout, drawn):
         with self._lock:
             pipe = self._pipeline(x.shape[0], x.shape[2], x.shape[4], "noise" in drawn)
-            self._feed(pipe, x, layout, drawn)
+            fed = self._feed(pipe, x, layout, drawn)
             pipe.schedule_run()
             (out,) = pipe.outputs()
+            del fed  # consumed
             return self._to_torch(out, x)
 
     def _to_torch(self, out, x) -> torch.Tensor:
-        from nvidia.dali.plugin.pytorch import feed_ndarray
-
         dense = out.as_tensor()
         if self.device_id is not None:
+            from nvidia.dali.plugin.pytorch import feed_ndarray
+
             y = torch.empty(tuple(dense.shape()), dtype=torch.float32, device=self.device)
             feed_ndarray(dense, y, cuda_stream=torch.cuda.current_stream(self.device))
         else:
-            y = torch.empty(tuple(dense.shape()), dtype=torch.float32)
-            feed_ndarray(dense, y)
+            # Zero-copy: the dynamic executor never reuses an output buffer that is still referenced.
+            y = torch.from_dlpack(dense)
         return y.to(device=x.device, dtype=x.dtype)

@@ -53,8 +53,9 @@ def check_input(x: torch.Tensor, layout: torch.Tensor, table: LayoutTable) -> No
         raise AugmentError(f"augment: layout must be an (N,) = ({n},) tensor of layout ids, got {shape}")
     if layout.dtype not in (torch.int64, torch.int32):
         raise AugmentError(f"augment: layout must be int64, got {layout.dtype}")
-    if n and (int(layout.min()) < 0 or int(layout.max()) >= len(table)):
-        bad = int(((layout < 0) | (layout >= len(table))).nonzero()[0, 0])
+    out_of_range = (layout < 0) | (layout >= len(table))
+    if n and bool(out_of_range.any()):  # one host sync per batch
+        bad = int(out_of_range.nonzero()[0, 0])
         raise AugmentError(
             f"augment: layout[{bad}] = {int(layout[bad])} is not a layout id of this table (0..{len(table) - 1})"
         )
@@ -107,7 +108,7 @@ def source_frames(drawn: dict, params: AugmentParams, frames: int) -> tuple[torc
     step = (length - 1).to(torch.float64) / (frames - 1) if frames > 1 else torch.zeros_like(start, dtype=torch.float64)
     q = start[:, None].to(torch.float64) + t[None, :] * step[:, None]
     i0 = q.floor().long()
-    w = (q - i0).to(torch.float32)
+    w = q - i0  # float64; each backend casts to its working precision
     i1 = torch.clamp(i0 + 1, max=padded - 1)
     flip = drawn["time_flip"].bool()[:, None]
     i0, i1, w = (torch.where(flip, a.flip(1), a) for a in (i0, i1, w))
@@ -164,26 +165,26 @@ def rotation_matrices(angles_deg: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return rx, ry, rz
 
 
-def geometry_matrix(drawn: dict) -> torch.Tensor:
-    """(N, 3, 3) float32: rotation after shear, Rz Ry Rx S (AimCLR's order)."""
+def geometry_matrix(drawn: dict, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(N, 3, 3): rotation after shear, Rz Ry Rx S (AimCLR's order), built in float64."""
     rx, ry, rz = rotation_matrices(drawn["rotate"])
-    return (rz @ ry @ rx @ shear_matrix(drawn["shear"])).to(torch.float32)
+    return (rz @ ry @ rx @ shear_matrix(drawn["shear"])).to(dtype)
 
 
-def blur_kernel(drawn: dict, params: AugmentParams) -> torch.Tensor:
-    """(N, K) float32 temporal kernel per sample: the Gaussian where blurred, a unit impulse elsewhere.
+def blur_kernel(drawn: dict, params: AugmentParams, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(N, K) temporal kernel per sample: the Gaussian where blurred, a unit impulse elsewhere.
 
-    Computed as exp(-(k*k) / (sigma*sigma*2)) in float32, the same expression the DALI
-    pipeline evaluates, so both agree to the last bit or two.
+    Computed as exp(-(k*k) / (sigma*sigma*2)), the expression the DALI pipeline evaluates
+    (in float32 there), so both agree to the last bit or two.
     """
     k_size = params.blur_kernel
-    sigma = drawn["blur_sigma"].to(torch.float32)
-    k = torch.arange(-(k_size // 2), k_size // 2 + 1, dtype=torch.float32, device=sigma.device)
+    sigma = drawn["blur_sigma"].to(dtype)
+    k = torch.arange(-(k_size // 2), k_size // 2 + 1, dtype=dtype, device=sigma.device)
     g = torch.exp(-(k * k)[None, :] / (sigma * sigma * 2.0)[:, None])
     if params.blur_normalize:
         g = g / g.sum(1, keepdim=True)
-    delta = (k == 0).to(torch.float32)[None, :]
-    on = drawn["blur"].to(torch.float32)[:, None]
+    delta = (k == 0).to(dtype)[None, :]
+    on = drawn["blur"].to(dtype)[:, None]
     return on * g + (1.0 - on) * delta
 
 

@@ -89,19 +89,17 @@ class TorchAugment:
         if p.crop_p > 0 or p.flip_p > 0 or p.time_flip_p > 0:
             i0, i1, w = plan.source_frames(drawn, p, t)
             joints = plan.joint_sources(drawn, layout, flip_table)
-            flat = y.reshape(n, c, t * v, m)
-            idx0 = plan.gather_index(i0, joints)[:, None, :, None].expand(n, c, t * v, m)
-            y0 = torch.gather(flat, 2, idx0)
+            y = y.contiguous()
+            y0 = _take_rows(y, plan.gather_index(i0, joints))
             if p.interpolates:
-                idx1 = plan.gather_index(i1, joints)[:, None, :, None].expand(n, c, t * v, m)
-                y1 = torch.gather(flat, 2, idx1)
-                wv = w.to(work).repeat_interleave(v, dim=1)[:, None, :, None]
+                y1 = _take_rows(y, plan.gather_index(i1, joints))
+                wv = w.to(work).repeat_interleave(v, dim=1).reshape(n, 1, t, v, 1)
                 y0 = y0 + wv * (y1 - y0)
-            y = y0.reshape(n, c, t, v, m)
+            y = y0
 
         # 2 + 4: shear then rotation, one 3x3 matrix per sample.
         if p.shear_p > 0 or p.rotate_p > 0:
-            geo = plan.geometry_matrix(drawn).to(work)
+            geo = plan.geometry_matrix(drawn, work)
             y = torch.bmm(geo, y.reshape(n, c, t * v * m)).reshape(n, c, t, v, m)
 
         # 6: noise (the masks below zero it again on padded joints).
@@ -110,7 +108,7 @@ class TorchAugment:
 
         # 7: temporal blur as a banded (T, T) matrix per sample.
         if p.blur_p > 0:
-            band = plan.blur_matrix(plan.blur_kernel(drawn, p), t).to(work)
+            band = plan.blur_matrix(plan.blur_kernel(drawn, p, work), t)
             y = torch.matmul(band[:, None], y.reshape(n, c, t, v * m)).reshape(n, c, t, v, m)
 
         # 8-10 and the layout's padding: one multiply by the keep masks.
@@ -119,3 +117,22 @@ class TorchAugment:
             keep = frame[:, None, :, None] * joint[:, None, None, :] * axis[:, :, None, None]
             y = y * keep.to(work)[..., None]
         return y.to(out_dtype)
+
+
+_INT_OF_SIZE = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _take_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """out[n, c, i] = x[n, c, index[n, i]] over the flattened (T*V) axis of a contiguous (N, C, T, V, M) x.
+
+    A (frame, joint) row of M values moves as one integer word when it fills 1/2/4/8 bytes
+    (M=2 float32 is one int64): half the elements of a gather over M, and bit-exact.
+    """
+    n, c, t, v, m = x.shape
+    word = _INT_OF_SIZE.get(m * x.element_size())
+    if word is not None:
+        words = x.view(-1).view(torch.uint8).view(word).view(n, c, t * v)
+        out = torch.gather(words, 2, index[:, None, :].expand(n, c, t * v))
+        return out.view(-1).view(torch.uint8).view(x.dtype).view(n, c, t, v, m)
+    flat = x.view(n, c, t * v, m)
+    return torch.gather(flat, 2, index[:, None, :, None].expand(n, c, t * v, m)).view(n, c, t, v, m)
