@@ -58,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
         "device": "auto",
         "amp": False,
         "compile": False,
+        "compile_backend": "inductor",  # torch.compile backend (aot_eager: no code generation)
         "backend": "auto",
         "max_steps": None,
         "log_every": 10,

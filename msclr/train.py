@@ -233,7 +233,11 @@ class Trainer:
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 broadcast_buffers=False,
             )
-        self.step_fn = torch.compile(step_module, fullgraph=self.world == 1) if cfg.run.compile else step_module
+        self.step_fn = (
+            torch.compile(step_module, fullgraph=self.world == 1, backend=cfg.run.compile_backend)
+            if cfg.run.compile
+            else step_module
+        )
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(
             params, lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay, nesterov=False
@@ -294,6 +298,9 @@ class Trainer:
     # ------------------------------------------------------------------ step
     def train_step(self, batch: dict) -> dict:
         cfg = self.cfg
+        # Every random draw of a step depends on (seed, step) only, so a resumed run draws
+        # exactly what an uninterrupted one does.
+        torch.manual_seed(int(cfg.run.seed) * 1_000_033 + self.step)
         gen = torch.Generator().manual_seed(int(cfg.run.seed) * 1_000_003 + self.step)
         x = batch["x"].to(self.device, non_blocking=True)
         xq, lq, xk, lk = make_pairs(x, batch["available"], cfg.method.pairing, self.single, gen)
@@ -327,6 +334,8 @@ class Trainer:
         else:
             out.loss.backward()
             self.optimizer.step()
+        # the dataset's crops for the next batch, drawn from the global RNG, likewise
+        torch.manual_seed(int(cfg.run.seed) * 1_000_037 + self.step)
         loss = float(out.loss.detach())
         if not math.isfinite(loss):
             raise FloatingPointError(f"loss is {loss} at epoch {self.epoch}, step {self.step}")
@@ -448,7 +457,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, DictC
     ap.add_argument("--resume", help="checkpoint to resume from (e.g. <out>/last.pt)")
     ap.add_argument("--seed", type=int)
     ap.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. method.pairing=all")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)  # overrides may come before or after the flags
     if args.resume and not args.config:
         # resume with the run's own configuration unless one is given
         ck = torch.load(args.resume, map_location="cpu", weights_only=False) if Path(args.resume).is_file() else None

@@ -38,14 +38,17 @@ def worker(rank, world, init_file, out_dir):
     out = ddp(xq[part], lq[part], xk[part], lk[part], gather=gather_keys)
     out.loss.backward()
     grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
-    torch.save({"loss": out.loss.detach(), "grads": grads, "queue": model.queue.clone(),
-                "ptr": model.queue_ptr.clone()}, os.path.join(out_dir, f"rank{rank}.pt"))
+    torch.save(
+        {"loss": out.loss.detach(), "grads": grads, "queue": model.queue.clone(), "ptr": model.queue_ptr.clone()},
+        os.path.join(out_dir, f"rank{rank}.pt"),
+    )
     dist.destroy_process_group()
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):
-    mp.start_processes(worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True,
-                       start_method="spawn")
+    mp.start_processes(
+        worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True, start_method="spawn"
+    )
     model, (xq, lq, xk, lk) = build()
     out = model(xq, lq, xk, lk)
     out.loss.backward()

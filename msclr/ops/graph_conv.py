@@ -15,7 +15,8 @@ from .backends import register_backend, resolve
 def _ref_forward(
     x: Tensor, layout: Tensor, A: Tensor, weight: Tensor, bias: Tensor | None, importance: Tensor | None
 ) -> Tensor:
-    return reference.masked_graph_conv_forward(x, layout, A, weight, bias, importance)
+    # contiguous: the fake (meta) function promises contiguous outputs to torch.compile
+    return reference.masked_graph_conv_forward(x, layout, A, weight, bias, importance).contiguous()
 
 
 @torch.library.custom_op("msclr::masked_graph_conv_ref_backward", mutates_args=())
@@ -28,7 +29,8 @@ def _ref_backward(
     bias: Tensor | None,
     importance: Tensor | None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    return reference.masked_graph_conv_backward(grad.contiguous(), x, layout, A, weight, bias, importance)
+    grads = reference.masked_graph_conv_backward(grad.contiguous(), x, layout, A, weight, bias, importance)
+    return tuple(g.contiguous() for g in grads)
 
 
 @_ref_forward.register_fake

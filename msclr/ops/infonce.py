@@ -26,7 +26,8 @@ class InfoNCEOutput(NamedTuple):
 def _ref_forward(
     q: Tensor, k: Tensor, queue: Tensor, valid: Tensor, tau: float, topk: int, q2: Tensor | None, with_grad: bool
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    return reference.infonce_queue_forward(q, k, queue, valid, tau, topk, q2, with_grad)
+    outs = reference.infonce_queue_forward(q, k, queue, valid, tau, topk, q2, with_grad)
+    return tuple(o.contiguous() for o in outs)  # as the fake function promises
 
 
 def _fake_forward(q, k, queue, valid, tau, topk, q2, with_grad):
