@@ -51,7 +51,9 @@ DEFAULTS: dict[str, Any] = {
         "milestones": [250],
         "gamma": 0.1,
     },
-    "aug": {"backend": "auto"},
+    # presets of msclr.augment.AugmentParams (or a YAML file of settings); AimCLR's extreme
+    # view is its own strong augmentation ("aimclr"); "extreme" adds joint and frame drop
+    "aug": {"backend": "auto", "normal": "normal", "extreme": "aimclr"},
     "run": {
         "out": "runs/msclr",
         "seed": 0,

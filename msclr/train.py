@@ -246,12 +246,12 @@ class Trainer:
             self.optimizer, milestones=list(cfg.optim.milestones), gamma=cfg.optim.gamma
         )
         self.autocast, self.scaler, self.amp_name = amp_setup(cfg.run.amp, self.device)
-        self.aug_normal = make_augment(AugmentParams.normal(), self.table, backend=cfg.aug.backend, device=self.device)
-        self.aug_extreme = (
-            make_augment(AugmentParams.extreme(), self.table, backend=cfg.aug.backend, device=self.device)
-            if cfg.method.name == "aimclr"
-            else None
-        )
+        def augment(spec: str):
+            params = AugmentParams.from_yaml(spec) if spec.endswith((".yaml", ".yml")) else AugmentParams.preset(spec)
+            return make_augment(params, self.table, backend=cfg.aug.backend, device=self.device)
+
+        self.aug_normal = augment(cfg.aug.normal)
+        self.aug_extreme = augment(cfg.aug.extreme) if cfg.method.name == "aimclr" else None
         self.epoch, self.step, self.step_in_epoch = 0, 0, 0
         self.stop_signal: int | None = None
         if cfg.run.resume:
