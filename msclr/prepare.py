@@ -55,6 +55,28 @@ def cmd_utd_mhad(args) -> int:
     return 0
 
 
+def cmd_ntu(args) -> int:
+    from .data import ntu
+
+    store, report = ntu.prepare(
+        args.raw,
+        args.out,
+        benchmark=args.benchmark,
+        normalize=not args.no_normalize,
+        workers=args.workers,
+        strict=args.strict,
+        parser=args.parser,
+        chunk_size=args.chunk_size,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    print(ntu.summary(report))
+    if store is not None:
+        store = _maybe_derive(store, "ntu25", args.derive)
+        print(store)
+    return 1 if args.strict and report.skipped else 0
+
+
 def cmd_derive(args) -> int:
     from .data import derive, open_store
 
@@ -88,6 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
 
     derive_help = "derived conventions to add: 'all', 'none' or a comma-separated list (see msclr.data.derive)"
+
+    n = sub.add_parser("ntu", help="NTU RGB+D raw .skeleton files")
+    n.add_argument(
+        "--raw", required=True, nargs="+", type=Path, help="directories with .skeleton files (searched recursively)"
+    )
+    n.add_argument("--out", required=True, type=Path, help="store directory to write")
+    n.add_argument("--benchmark", choices=["ntu60", "ntu120"], default="ntu60")
+    n.add_argument("--no-normalize", action="store_true", help="skip the ST-GCN pre-normalisation")
+    n.add_argument("--workers", type=int, default=None, help="parser threads (default: all cores)")
+    n.add_argument("--parser", choices=["auto", "cpp", "python"], default="auto")
+    n.add_argument("--chunk-size", type=int, default=1000, help="files per resumable chunk")
+    n.add_argument("--derive", default="none", help=derive_help)
+    n.add_argument("--strict", action="store_true", help="exit 1 when a file could not be read")
+    n.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
+    n.add_argument("--no-progress", action="store_true", help="no progress bar")
+    n.set_defaults(func=cmd_ntu)
 
     u = sub.add_parser("utd-mhad", help="UTD-MHAD .mat skeletons")
     u.add_argument("--raw", required=True, type=Path, help="directory with a*_s*_t*_skeleton.mat")
