@@ -64,7 +64,6 @@ def cmd_ntu(args) -> int:
         benchmark=args.benchmark,
         normalize=not args.no_normalize,
         workers=args.workers,
-        strict=args.strict,
         parser=args.parser,
         chunk_size=args.chunk_size,
         overwrite=args.overwrite,

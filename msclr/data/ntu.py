@@ -518,6 +518,7 @@ class PrepareReport:
     seconds: float = 0.0
     parser: str = ""
     resumed_chunks: int = 0
+    up_to_date: bool = False  # the store was already prepared from these files
 
     @property
     def errors(self) -> list[dict]:
@@ -573,7 +574,6 @@ def prepare(
     benchmark: str = "ntu60",
     normalize: bool = True,
     workers: int | None = None,
-    strict: bool = False,
     parser: str = "auto",
     chunk_size: int = 1000,
     overwrite: bool = False,
@@ -621,6 +621,9 @@ def prepare(
         store = open_store(out)
         if store.meta.get("ntu", {}).get("config_key") == key:
             log(f"{out}: already prepared from these files; nothing to do")
+            report.up_to_date, report.samples = True, len(store)
+            report.skipped = list(store.meta.get("skipped", []))
+            report.seconds = time.perf_counter() - t0
             return store, report
         raise ValueError(f"{out} already holds another store; use --overwrite to replace it")
     partial.mkdir(parents=True, exist_ok=True)
@@ -742,8 +745,9 @@ def prepare(
 
 
 def summary(report: PrepareReport) -> str:
+    done = "already prepared" if report.up_to_date else f"written ({report.parser} parser, {report.seconds:.1f} s)"
     lines = [
-        f"{report.samples} samples written ({report.parser} parser, {report.seconds:.1f} s)",
+        f"{report.samples} samples {done}",
         f"{len(report.missing_listed)} sample(s) skipped: listed by the dataset authors as missing skeletons",
     ]
     if report.ignored:
