@@ -55,6 +55,115 @@ def cmd_utd_mhad(args) -> int:
     return 0
 
 
+def cmd_ntu(args) -> int:
+    from .data import ntu
+
+    store, report = ntu.prepare(
+        args.raw,
+        args.out,
+        benchmark=args.benchmark,
+        normalize=not args.no_normalize,
+        workers=args.workers,
+        parser=args.parser,
+        chunk_size=args.chunk_size,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    print(ntu.summary(report))
+    if store is not None:
+        store = _maybe_derive(store, "ntu25", args.derive)
+        print(store)
+    return 1 if args.strict and report.skipped else 0
+
+
+def cmd_stgcn(args) -> int:
+    from .data import importers
+
+    store = importers.import_stgcn(
+        args.data_dir,
+        args.out,
+        split=args.split,
+        parts=args.parts,
+        convention=args.convention,
+        unit=args.unit,
+        dataset=args.name,
+        num_classes=args.num_classes,
+        overwrite=args.overwrite,
+    )
+    store = _maybe_derive(store, store.conventions[0], args.derive)
+    print(store)
+    return 0
+
+
+def cmd_ctrgcn(args) -> int:
+    from .data import importers
+
+    store = importers.import_ctrgcn(
+        args.npz,
+        args.out,
+        split=args.split,
+        convention=args.convention,
+        persons=args.persons,
+        unit=args.unit,
+        dataset=args.name,
+        overwrite=args.overwrite,
+    )
+    store = _maybe_derive(store, store.conventions[0], args.derive)
+    print(store)
+    return 0
+
+
+def cmd_pyskl(args) -> int:
+    from .data import importers
+
+    store = importers.import_pyskl(
+        args.pkl,
+        args.out,
+        convention=args.convention,
+        max_persons=args.persons,
+        unit=args.unit,
+        dataset=args.name,
+        num_classes=args.num_classes,
+        overwrite=args.overwrite,
+    )
+    store = _maybe_derive(store, store.conventions[0], args.derive)
+    print(store)
+    return 0
+
+
+def cmd_estimator(args) -> int:
+    from .data import importers
+
+    store = importers.import_estimator(
+        args.store,
+        args.outputs,
+        args.convention,
+        unit=args.unit,
+        key=args.key,
+        max_persons=args.persons,
+        nan=args.nan,
+    )
+    print(store)
+    return 0
+
+
+def cmd_folder(args) -> int:
+    from .data import importers
+
+    store = importers.import_folder(
+        args.folder,
+        args.out,
+        convention=args.convention,
+        unit=args.unit,
+        max_persons=args.persons,
+        dataset=args.name,
+        overwrite=args.overwrite,
+    )
+    store = _maybe_derive(store, store.conventions[0], args.derive)
+    print(store)
+    return 0
+
+
 def cmd_derive(args) -> int:
     from .data import derive, open_store
 
@@ -89,6 +198,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     derive_help = "derived conventions to add: 'all', 'none' or a comma-separated list (see msclr.data.derive)"
 
+    n = sub.add_parser("ntu", help="NTU RGB+D raw .skeleton files")
+    n.add_argument(
+        "--raw", required=True, nargs="+", type=Path, help="directories with .skeleton files (searched recursively)"
+    )
+    n.add_argument("--out", required=True, type=Path, help="store directory to write")
+    n.add_argument("--benchmark", choices=["ntu60", "ntu120"], default="ntu60")
+    n.add_argument("--no-normalize", action="store_true", help="skip the ST-GCN pre-normalisation")
+    n.add_argument("--workers", type=int, default=None, help="parser threads (default: all cores)")
+    n.add_argument("--parser", choices=["auto", "cpp", "python"], default="auto")
+    n.add_argument("--chunk-size", type=int, default=1000, help="files per resumable chunk")
+    n.add_argument("--derive", default="none", help=derive_help)
+    n.add_argument("--strict", action="store_true", help="exit 1 when a file could not be read")
+    n.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
+    n.add_argument("--no-progress", action="store_true", help="no progress bar")
+    n.set_defaults(func=cmd_ntu)
+
     u = sub.add_parser("utd-mhad", help="UTD-MHAD .mat skeletons")
     u.add_argument("--raw", required=True, type=Path, help="directory with a*_s*_t*_skeleton.mat")
     u.add_argument("--out", required=True, type=Path, help="store directory to write")
@@ -96,6 +221,66 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--strict", action="store_true", help="fail (exit 1) when a file cannot be read")
     u.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
     u.set_defaults(func=cmd_utd_mhad)
+
+    g = sub.add_parser("stgcn", help="st-gcn / AimCLR preprocessed .npy + .pkl")
+    g.add_argument(
+        "--data-dir", required=True, type=Path, help="directory with {part}_data_joint.npy, {part}_label.pkl"
+    )
+    g.add_argument("--out", required=True, type=Path)
+    g.add_argument("--split", default="xsub", help="name of the split the parts form (e.g. xsub, xview)")
+    g.add_argument("--parts", nargs="+", default=["train", "val"], help="file prefixes; the first trains")
+    g.add_argument("--convention", default=None, help="skeleton convention (default: guessed from V)")
+    g.add_argument("--unit", default=None, choices=["m", "mm", "px"])
+    g.add_argument("--name", default=None, help="dataset name (default: the directory name)")
+    g.add_argument("--num-classes", type=int, default=None)
+    g.add_argument("--derive", default="none", help=derive_help)
+    g.add_argument("--overwrite", action="store_true")
+    g.set_defaults(func=cmd_stgcn)
+
+    c = sub.add_parser("ctrgcn", help="CTR-GCN / SGN .npz")
+    c.add_argument("--npz", required=True, type=Path)
+    c.add_argument("--out", required=True, type=Path)
+    c.add_argument("--split", default=None, help="split name (default: from the file name, e.g. NTU60_CS -> xsub)")
+    c.add_argument("--convention", default="ntu25")
+    c.add_argument("--persons", type=int, default=2)
+    c.add_argument("--unit", default=None, choices=["m", "mm", "px"])
+    c.add_argument("--name", default=None)
+    c.add_argument("--derive", default="none", help=derive_help)
+    c.add_argument("--overwrite", action="store_true")
+    c.set_defaults(func=cmd_ctrgcn)
+
+    k = sub.add_parser("pyskl", help="PySKL / MMAction2 annotation .pkl")
+    k.add_argument("--pkl", required=True, type=Path)
+    k.add_argument("--out", required=True, type=Path)
+    k.add_argument("--convention", default=None, help="default: guessed from V (25 -> ntu25, 17 -> coco17)")
+    k.add_argument("--persons", type=int, default=2, help="keep at most this many persons")
+    k.add_argument("--unit", default=None, choices=["m", "mm", "px"])
+    k.add_argument("--name", default=None)
+    k.add_argument("--num-classes", type=int, default=None)
+    k.add_argument("--derive", default="none", help=derive_help)
+    k.add_argument("--overwrite", action="store_true")
+    k.set_defaults(func=cmd_pyskl)
+
+    e = sub.add_parser("estimator", help="add a convention from per-sample pose-estimator outputs")
+    e.add_argument("--store", required=True, type=Path, help="existing store (samples matched by id)")
+    e.add_argument("--outputs", required=True, type=Path, help="directory of <sample_id>.npy / .npz")
+    e.add_argument("--convention", required=True, help="e.g. smplx42, berkeley_mhad43, smpl24")
+    e.add_argument("--unit", default="mm", choices=["m", "mm", "px"], help="mm is scaled to metres (MeTRAbs)")
+    e.add_argument("--key", default=None, help="array name inside .npz files (default: the first)")
+    e.add_argument("--persons", type=int, default=2)
+    e.add_argument("--nan", default="error", choices=["error", "zero"], help="NaN/inf: refuse, or set to 0")
+    e.set_defaults(func=cmd_estimator)
+
+    f = sub.add_parser("folder", help="bring your own: samples/<id>.npy, labels.csv, convention.json")
+    f.add_argument("--folder", required=True, type=Path)
+    f.add_argument("--out", required=True, type=Path)
+    f.add_argument("--convention", default=None, help="a built-in convention instead of convention.json")
+    f.add_argument("--unit", default=None, choices=["m", "mm", "px"])
+    f.add_argument("--persons", type=int, default=2)
+    f.add_argument("--name", default=None)
+    f.add_argument("--derive", default="none", help=derive_help)
+    f.add_argument("--overwrite", action="store_true")
+    f.set_defaults(func=cmd_folder)
 
     d = sub.add_parser("derive", help="add derived conventions to a store")
     d.add_argument("--store", required=True, type=Path)

@@ -59,7 +59,8 @@ def test_item_layout(tmp_path):
     ds = MultiSkeletonDataset(store, ["ntu25", "unit_ntu_copy"], table, T=16, M=2, train=False)
     assert len(ds) == N
     it = ds[3]
-    assert set(it) == {"x", "available", "label", "index", "store_index", "sample_id"}
+    assert set(it) == {"x", "available", "layout", "label", "index", "store_index", "sample_id"}
+    assert it["layout"].tolist() == [0, 1, 2, 3]
     assert it["x"].shape == (4, 3, 16, 42, 2) and it["x"].dtype == torch.float32
     assert it["available"].tolist() == [False, True, True, False]
     assert it["label"].dtype == torch.int64 and int(it["label"]) == 3

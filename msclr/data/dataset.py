@@ -69,7 +69,8 @@ class MultiSkeletonDataset(torch.utils.data.Dataset):
         eval_p: centre-crop ratio in eval mode.
         check_finite: reject NaN/inf (NonFiniteSampleError naming the sample and convention).
 
-    An item is a dict: "x" float32 (L, C, T, V_max, M); "available" bool (L,); "label" int64;
+    An item is a dict: "x" float32 (L, C, T, V_max, M); "available" bool (L,); "layout" int64
+    (L,) = 0..L-1 (slot l of x is layout id l of the table); "label" int64;
     "index" int (position in this dataset); "store_index" int (row in the store);
     "sample_id" str. Samples with no listed convention available are left out.
     """
@@ -172,6 +173,7 @@ class MultiSkeletonDataset(torch.utils.data.Dataset):
         return {
             "x": torch.from_numpy(x),
             "available": torch.from_numpy(avail),
+            "layout": torch.arange(L, dtype=torch.int64),  # layout id of each slot of x
             "label": torch.tensor(int(self.store.labels[row]), dtype=torch.int64),
             "index": int(i),
             "store_index": row,
