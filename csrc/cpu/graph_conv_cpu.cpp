@@ -24,6 +24,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <optional>
 #include <tuple>
 #include <type_traits>
@@ -116,6 +117,11 @@ struct Graph {
 
 // A layout is aggregated with GEMMs when more than this fraction of its K*V*V entries is nonzero.
 constexpr double kDenseFraction = 0.2;
+// Frame blocks are made small enough that a call has at least this many work items.
+constexpr int64_t kMinItems = 16;
+// The backward sums weight/importance gradients per group of items, in a fixed number of
+// groups reduced in order: the result does not depend on the threads or their timing.
+constexpr int64_t kReduceGroups = 32;
 
 template <typename acc_t>
 Graph<acc_t> build_graph(const at::Tensor& A, const at::Tensor& a_eff) {
@@ -364,20 +370,24 @@ Problem<acc_t> make_problem(const char* op, const at::Tensor& x, const at::Tenso
   const int64_t per_frame = p.V * (p.K * narrow * (backward ? 2 : 1) + p.Cp + p.O + p.C);
   const int64_t budget = (256 * 1024) / static_cast<int64_t>(sizeof(acc_t));
   p.tb = std::clamp<int64_t>(budget / std::max<int64_t>(per_frame, 1), 1, std::max<int64_t>(p.T, 1));
-  const int64_t threads = at::get_num_threads();
-  while (p.tb > 1 && p.N * ((p.T + p.tb - 1) / p.tb) < 4 * threads) p.tb = (p.tb + 1) / 2;
+  // Enough items to balance a few threads; a fixed count, so results do not depend on threads.
+  while (p.tb > 1 && p.N * ((p.T + p.tb - 1) / p.tb) < kMinItems) p.tb = (p.tb + 1) / 2;
   p.blocks = p.T > 0 ? (p.T + p.tb - 1) / p.tb : 0;
   return p;
 }
 
-// Runs fn(chunk, first_item, end_item) on contiguous ranges of work items, one range per thread.
-template <typename Fn>
-int64_t for_chunks(int64_t items, const Fn& fn) {
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), items));
-  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) fn(c, items * c / chunks, items * (c + 1) / chunks);
+// Splits `items` into `groups` contiguous ranges; each thread builds its worker (its buffers)
+// with make_worker() and then takes the next range from a shared counter until none is left,
+// so a thread slowed by a busy core (this machine is shared) simply does fewer ranges.
+template <typename MakeWorker>
+void run_groups(int64_t items, int64_t groups, const MakeWorker& make_worker) {
+  if (groups <= 0) return;
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, std::min<int64_t>(at::get_num_threads(), groups), 1, [&](int64_t, int64_t) {
+    auto work = make_worker();
+    for (int64_t g; (g = next.fetch_add(1, std::memory_order_relaxed)) < groups;)
+      work(g, items * g / groups, items * (g + 1) / groups);
   });
-  return chunks;
 }
 
 template <typename scalar_t, typename acc_t>
@@ -385,9 +395,11 @@ void forward_kernel(const Problem<acc_t>& p, const scalar_t* x, scalar_t* y) {
   const int64_t V = p.V, K = p.K, O = p.O, C = p.C, Cp = p.Cp, T = p.T;
   const auto& g = p.graph;
   const acc_t* w = p.w.template data_ptr<acc_t>();
-  for_chunks(p.N * p.blocks, [&](int64_t, int64_t i0, int64_t i1) {
+  const int64_t items = p.N * p.blocks;
+  run_groups(items, items, [&] {
     const int64_t rows = p.tb * V;
-    std::vector<acc_t> xt(rows * Cp), mid(rows * K * std::max(Cp, O)), out(rows * O);
+    return [&, xt = std::vector<acc_t>(rows * Cp), mid = std::vector<acc_t>(rows * K * std::max(Cp, O)),
+            out = std::vector<acc_t>(rows * O)](int64_t, int64_t i0, int64_t i1) mutable {
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t n = item / p.blocks, t0 = (item % p.blocks) * p.tb, tb = std::min(p.tb, T - t0);
       const int64_t l = p.layout[n], r = tb * V;
@@ -406,6 +418,7 @@ void forward_kernel(const Problem<acc_t>& p, const scalar_t* x, scalar_t* y) {
         from_channel_last(out.data(), O, y, n, O, T, V, t0, tb);
       }
     }
+    };
   });
 }
 
@@ -416,14 +429,17 @@ void backward_kernel(const Problem<acc_t>& p, const scalar_t* gy, const scalar_t
   const auto& g = p.graph;
   const acc_t* w = p.w.template data_ptr<acc_t>();
   const int64_t gw_size = p.w.numel(), gimp_size = p.has_importance ? p.L * K * V * V : 0;
-  const int64_t max_chunks = std::max<int64_t>(1, at::get_num_threads());
-  std::vector<acc_t> gw_parts(max_chunks * gw_size, acc_t(0)), gimp_parts(max_chunks * gimp_size, acc_t(0));
-  const int64_t chunks = for_chunks(p.N * p.blocks, [&](int64_t chunk, int64_t i0, int64_t i1) {
+  const int64_t items = p.N * p.blocks, groups = std::min(items, kReduceGroups);
+  std::vector<acc_t> gw_parts(groups * gw_size, acc_t(0)), gimp_parts(groups * gimp_size, acc_t(0));
+  run_groups(items, groups, [&] {
     const int64_t rows = p.tb * V, wide = K * std::max(Cp, O);
-    std::vector<acc_t> xt(rows * Cp), mid(rows * wide), grad_mid(rows * wide), narrow(rows * std::max(Cp, O)),
-        gy_buf(std::is_same_v<scalar_t, acc_t> ? 0 : rows * O), gx_buf(std::is_same_v<scalar_t, acc_t> ? 0 : rows * C);
-    acc_t* gw = gw_parts.data() + chunk * gw_size;
-    acc_t* gimp = gimp_parts.data() + chunk * gimp_size;
+    constexpr bool same = std::is_same_v<scalar_t, acc_t>;
+    return [&, xt = std::vector<acc_t>(rows * Cp), mid = std::vector<acc_t>(rows * wide),
+            grad_mid = std::vector<acc_t>(rows * wide), narrow = std::vector<acc_t>(rows * std::max(Cp, O)),
+            gy_buf = std::vector<acc_t>(same ? 0 : rows * O),
+            gx_buf = std::vector<acc_t>(same ? 0 : rows * C)](int64_t group, int64_t i0, int64_t i1) mutable {
+    acc_t* gw = gw_parts.data() + group * gw_size;
+    acc_t* gimp = gimp_parts.data() + group * gimp_size;
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t n = item / p.blocks, t0 = (item % p.blocks) * p.tb, tb = std::min(p.tb, T - t0);
       const int64_t l = p.layout[n], r = tb * V;
@@ -460,9 +476,9 @@ void backward_kernel(const Problem<acc_t>& p, const scalar_t* gy, const scalar_t
         }
       }
     }
+    };
   });
-  // Chunks are fixed ranges summed in order: the result does not depend on scheduling.
-  for (int64_t c = 0; c < chunks; ++c) {
+  for (int64_t c = 0; c < groups; ++c) {
     for (int64_t i = 0; i < gw_size; ++i) gw_total[i] += gw_parts[c * gw_size + i];
     for (int64_t i = 0; i < gimp_size; ++i) gimp_total[i] += gimp_parts[c * gimp_size + i];
   }
