@@ -58,7 +58,23 @@ void sgemm_(const char* transa, const char* transb, const int* m, const int* n, 
 void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
             const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
             const int* ldc) __attribute__((weak));
+// MKL only (its C entry point; the lower-case symbols are the Fortran ones): the calling thread's BLAS thread count (returns the previous one, 0 = global setting).
+int MKL_Set_Num_Threads_Local(int threads) __attribute__((weak));
 }
+
+// Keeps the BLAS calls of one thread sequential (MKL would otherwise start its own thread team
+// for each small GEMM of a call that runs on the calling thread alone).
+struct SequentialBlas {
+  int previous = -1;
+  SequentialBlas() {
+    if (MKL_Set_Num_Threads_Local != nullptr) previous = MKL_Set_Num_Threads_Local(1);
+  }
+  ~SequentialBlas() {
+    if (previous >= 0) MKL_Set_Num_Threads_Local(previous);
+  }
+  SequentialBlas(const SequentialBlas&) = delete;
+  SequentialBlas& operator=(const SequentialBlas&) = delete;
+};
 
 template <typename acc_t>
 void gemm_fallback(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, acc_t alpha, const acc_t* A,
@@ -122,6 +138,8 @@ constexpr int64_t kMinItems = 16;
 // The backward sums weight/importance gradients per group of items, in a fixed number of
 // groups reduced in order: the result does not depend on the threads or their timing.
 constexpr int64_t kReduceGroups = 32;
+// Calls with fewer multiply-adds than this (about 0.1 ms of work) are not parallelised.
+constexpr double kParallelWork = 1 << 20;
 
 template <typename acc_t>
 Graph<acc_t> build_graph(const at::Tensor& A, const at::Tensor& a_eff) {
@@ -333,6 +351,7 @@ struct Problem {
   at::Tensor w;
   std::vector<int64_t> layout;
   int64_t tb, blocks;  // frames per work item, blocks per sample
+  bool parallel;       // worth a thread team
 };
 
 template <typename acc_t>
@@ -373,21 +392,30 @@ Problem<acc_t> make_problem(const char* op, const at::Tensor& x, const at::Tenso
   // Enough items to balance a few threads; a fixed count, so results do not depend on threads.
   while (p.tb > 1 && p.N * ((p.T + p.tb - 1) / p.tb) < kMinItems) p.tb = (p.tb + 1) / 2;
   p.blocks = p.T > 0 ? (p.T + p.tb - 1) / p.tb : 0;
+  p.parallel = static_cast<double>(p.N) * p.T * p.V * p.K * p.Cp * p.O > kParallelWork;
   return p;
 }
 
 // Splits `items` into `groups` contiguous ranges; each thread builds its worker (its buffers)
 // with make_worker() and then takes the next range from a shared counter until none is left,
 // so a thread slowed by a busy core (this machine is shared) simply does fewer ranges.
+// Small calls run on the calling thread: waking a thread team costs more than they do.
 template <typename MakeWorker>
-void run_groups(int64_t items, int64_t groups, const MakeWorker& make_worker) {
+void run_groups(int64_t items, int64_t groups, bool parallel, const MakeWorker& make_worker) {
   if (groups <= 0) return;
   std::atomic<int64_t> next{0};
-  at::parallel_for(0, std::min<int64_t>(at::get_num_threads(), groups), 1, [&](int64_t, int64_t) {
+  auto body = [&](int64_t, int64_t) {
     auto work = make_worker();
     for (int64_t g; (g = next.fetch_add(1, std::memory_order_relaxed)) < groups;)
       work(g, items * g / groups, items * (g + 1) / groups);
-  });
+  };
+  const int64_t threads = parallel ? std::min<int64_t>(at::get_num_threads(), groups) : 1;
+  if (threads <= 1) {
+    const SequentialBlas sequential;
+    body(0, 1);  // at::parallel_for would still open a (mostly idle) thread team
+  } else {
+    at::parallel_for(0, threads, 1, body);  // BLAS runs sequentially inside parallel regions
+  }
 }
 
 template <typename scalar_t, typename acc_t>
@@ -396,7 +424,7 @@ void forward_kernel(const Problem<acc_t>& p, const scalar_t* x, scalar_t* y) {
   const auto& g = p.graph;
   const acc_t* w = p.w.template data_ptr<acc_t>();
   const int64_t items = p.N * p.blocks;
-  run_groups(items, items, [&] {
+  run_groups(items, items, p.parallel, [&] {
     const int64_t rows = p.tb * V;
     return [&, xt = std::vector<acc_t>(rows * Cp), mid = std::vector<acc_t>(rows * K * std::max(Cp, O)),
             out = std::vector<acc_t>(rows * O)](int64_t, int64_t i0, int64_t i1) mutable {
@@ -431,7 +459,7 @@ void backward_kernel(const Problem<acc_t>& p, const scalar_t* gy, const scalar_t
   const int64_t gw_size = p.w.numel(), gimp_size = p.has_importance ? p.L * K * V * V : 0;
   const int64_t items = p.N * p.blocks, groups = std::min(items, kReduceGroups);
   std::vector<acc_t> gw_parts(groups * gw_size, acc_t(0)), gimp_parts(groups * gimp_size, acc_t(0));
-  run_groups(items, groups, [&] {
+  run_groups(items, groups, p.parallel, [&] {
     const int64_t rows = p.tb * V, wide = K * std::max(Cp, O);
     constexpr bool same = std::is_same_v<scalar_t, acc_t>;
     return [&, xt = std::vector<acc_t>(rows * Cp), mid = std::vector<acc_t>(rows * wide),
