@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .. import _ext
 from . import reference
 from .backends import register_backend, resolve
 
@@ -75,6 +76,71 @@ _FORWARD = {"reference": _ref_forward}
 register_backend("masked_graph_conv", "reference")
 
 
+# ---------------------------------------------------------------- C++ backends (cpu, cuda): msclr._C
+# One schema, msclr::masked_graph_conv(_backward), declared in csrc/cpu/graph_conv_cpu.cpp with CPU
+# kernels there and CUDA kernels in csrc/cuda/graph_conv_cuda*.{cu,cpp}; shapes and autograd here.
+def _fake_forward(x, layout, A, weight, bias, importance):
+    n, _, t, v = x.shape
+    return x.new_empty(n, weight.shape[1], t, v)
+
+
+def _fake_backward(grad, x, layout, A, weight, bias, importance):
+    gb = weight.new_empty(weight.shape[:2]) if bias is None else bias.new_empty(bias.shape)
+    gi = A.new_empty(A.shape) if importance is None else importance.new_empty(importance.shape)
+    return x.new_empty(x.shape), weight.new_empty(weight.shape), gb, gi
+
+
+def _cpp_ops_loaded() -> bool:
+    return _ext.extension() is not None and hasattr(torch.ops.msclr, "masked_graph_conv_backward")
+
+
+if _cpp_ops_loaded():
+    torch.library.register_fake("msclr::masked_graph_conv")(_fake_forward)
+    torch.library.register_fake("msclr::masked_graph_conv_backward")(_fake_backward)
+    torch.library.register_autograd(
+        "msclr::masked_graph_conv",
+        _make_backward(torch.ops.msclr.masked_graph_conv_backward),
+        setup_context=_setup_context,
+    )
+    _FORWARD["cpu"] = _FORWARD["cuda"] = torch.ops.msclr.masked_graph_conv
+    register_backend("masked_graph_conv", "cpu")
+    register_backend("masked_graph_conv", "cuda")  # backends.why_unavailable says if CUDA was not built
+
+
+# ---------------------------------------------------------------- triton backend: kernels/graph_conv.py
+# Opaque custom ops around the Triton launches (DESIGN.md section 4). The kernel module is
+# imported on first use: Triton reads TRITON_INTERPRET when the kernels are defined.
+@torch.library.custom_op("msclr::masked_graph_conv_triton", mutates_args=())
+def _triton_forward(
+    x: Tensor, layout: Tensor, A: Tensor, weight: Tensor, bias: Tensor | None, importance: Tensor | None
+) -> Tensor:
+    from ..kernels import graph_conv as kernels
+
+    return kernels.forward(x, layout, A, weight, bias, importance)
+
+
+@torch.library.custom_op("msclr::masked_graph_conv_triton_backward", mutates_args=())
+def _triton_backward(
+    grad: Tensor,
+    x: Tensor,
+    layout: Tensor,
+    A: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    importance: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    from ..kernels import graph_conv as kernels
+
+    return kernels.backward(grad, x, layout, A, weight, bias, importance)
+
+
+_triton_forward.register_fake(_fake_forward)
+_triton_backward.register_fake(_fake_backward)
+_triton_forward.register_autograd(_make_backward(_triton_backward), setup_context=_setup_context)
+_FORWARD["triton"] = _triton_forward
+register_backend("masked_graph_conv", "triton")  # backends.why_unavailable says when Triton cannot run
+
+
 def _check(x: Tensor, layout: Tensor, A: Tensor, weight: Tensor, bias, importance) -> None:
     if x.dim() != 4:
         raise ValueError(f"masked_graph_conv: x must be (N, C_in, T, V), got shape {tuple(x.shape)}")
@@ -106,6 +172,13 @@ def masked_graph_conv(
     """Masked spatial graph convolution over per-sample skeleton layouts (DESIGN.md 3.1).
 
     y[n,o,t,w] = sum_k sum_v (A*importance)[l_n,k,v,w] (sum_c W[k,o,c] x[n,c,t,v] + b[k,o])
+
+    Backends: "reference" (pure torch), "cpu" (C++, csrc/cpu/graph_conv_cpu.cpp), "cuda" (CUDA C++,
+    csrc/cuda/graph_conv_cuda.cu) and "triton" (kernels/graph_conv.py); "auto" picks the fastest
+    available for x's device. The fused backends never build the (N, K*C_out, T, V) intermediate
+    and exploit the few neighbours per joint. They read x as contiguous (N, C, T, V): another
+    layout (e.g. channels-last or a transposed view) is copied to that first. float64 runs on
+    reference and cpu (and cuda); triton takes float32/float16/bfloat16.
 
     Args:
         x: (N, C_in, T, V_max), float32/float16/bfloat16/float64.

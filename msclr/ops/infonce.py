@@ -7,6 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from .. import _ext
 from . import reference
 from .backends import register_backend, resolve
 
@@ -68,6 +69,52 @@ _ref_forward.register_autograd(_backward, setup_context=_setup_context)
 
 _FORWARD = {"reference": _ref_forward}
 register_backend("infonce_queue", "reference")
+
+
+# ---------------------------------------------------------------- fused backends
+# Every fused backend computes the same six outputs as the reference in ONE streaming pass over
+# the queue (tiles, online max/sum as in flash-attention; never N x Q logits). The "backward"
+# work, dq = d loss_i/d q_i and dq2 = d div_i/d q2_i, is streamed in that same pass (as fused
+# linear cross-entropy does), so the autograd backward below only scales the saved dq/dq2 by
+# the incoming per-sample gradients: it never re-reads the queue, which the training step
+# overwrites in place (enqueue) between forward and backward.
+
+
+def _register_cpp_backends() -> None:
+    """cpu / cuda: the C++ op msclr::infonce_queue of csrc/ (one op, kernels per dispatch key)."""
+    if _ext.extension() is None or not hasattr(torch.ops.msclr, "infonce_queue"):
+        return
+    op = torch.ops.msclr.infonce_queue.default
+    torch.library.register_fake("msclr::infonce_queue")(_fake_forward)
+    torch.library.register_autograd("msclr::infonce_queue", _backward, setup_context=_setup_context)
+    _FORWARD["cpu"] = op  # csrc/cpu/infonce_cpu.cpp
+    register_backend("infonce_queue", "cpu")
+    if _ext.built_with_cuda():
+        _FORWARD["cuda"] = op  # csrc/cuda/infonce_cuda.cu
+        register_backend("infonce_queue", "cuda")
+
+
+def _register_triton_backend() -> None:
+    """triton: kernels/infonce.py, launched inside an opaque custom op (runs on CPU under TRITON_INTERPRET=1)."""
+    try:
+        from ..kernels import infonce as triton_infonce
+    except ImportError:  # triton not installed: the backend does not exist here
+        return
+
+    @torch.library.custom_op("msclr::infonce_queue_triton", mutates_args=())
+    def _triton_forward(
+        q: Tensor, k: Tensor, queue: Tensor, valid: Tensor, tau: float, topk: int, q2: Tensor | None, with_grad: bool
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        return triton_infonce.infonce_queue_forward(q, k, queue, valid, tau, topk, q2, with_grad)
+
+    _triton_forward.register_fake(_fake_forward)
+    _triton_forward.register_autograd(_backward, setup_context=_setup_context)
+    _FORWARD["triton"] = _triton_forward
+    register_backend("infonce_queue", "triton")
+
+
+_register_cpp_backends()
+_register_triton_backend()
 
 
 def _as_count(valid, queue: Tensor) -> Tensor:

@@ -1,0 +1,323 @@
+"""The fused masked_graph_conv backends (cpu, cuda, triton) against the reference.
+
+Values and every gradient, odd shapes, both orders of evaluation, bias/importance absent,
+dense adjacencies, fp16/bf16 by the tolerance rule of DESIGN.md section 8, float64
+gradcheck, opcheck, torch.compile(fullgraph=True), exact zeros on padded joints, errors.
+
+Triton without a GPU: `test_triton_under_interpreter` reruns this module's triton cases in a
+subprocess with TRITON_INTERPRET=1 (Triton reads it when kernels are defined, so setting it
+here would leak into the rest of the suite). In that child MSCLR_TRITON_INTERPRET_CHILD=1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from msclr import skeletons
+from msclr.ops import backends, masked_graph_conv, reference
+from msclr.ops import graph_conv as gc_mod
+
+CHILD = os.environ.get("MSCLR_TRITON_INTERPRET_CHILD") == "1"
+GPU = torch.cuda.is_available()
+FUSED = ["cpu", "cuda", "triton"]
+
+
+def device_for(backend: str) -> str:
+    """Skip (with the reason) unless `backend` can run here; the device its tensors live on."""
+    if backend == "triton" and not GPU and not CHILD:
+        pytest.skip("no GPU: the Triton kernels run under TRITON_INTERPRET=1 in test_triton_under_interpreter")
+    if CHILD and backend != "triton":
+        pytest.skip("the interpreter subprocess runs the triton cases only")
+    device = "cpu" if backend == "cpu" or (backend == "triton" and not GPU) else "cuda"
+    if device == "cuda" and not GPU:
+        pytest.skip(f"the {backend} backend needs a CUDA GPU; none is present")
+    reason = backends.why_unavailable(backend, device)
+    if reason:
+        pytest.skip(reason)
+    return device
+
+
+def problem(n, c_in, c_out, t, names=("kinect_v1_20", "ntu25", "berkeley_mhad43"), bias=True, importance=True, seed=0):
+    """A padded batch mixing the conventions `names` sample by sample, with its parameters."""
+    g = torch.Generator().manual_seed(seed)
+    table = skeletons.LayoutTable([skeletons.get(nm) for nm in names])
+    layout = torch.arange(n) % len(names)
+    mask = table.joint_mask[layout][:, None, None, :]
+    x = torch.randn(n, c_in, t, table.v_max, generator=g) * mask
+    K = table.num_partitions
+    W = torch.randn(K, c_out, c_in, generator=g) / c_in**0.5
+    b = torch.randn(K, c_out, generator=g) if bias else None
+    imp = 1 + 0.1 * torch.randn(table.A.shape, generator=g) if importance else None
+    return table, x, layout, W, b, imp
+
+
+def to(device, *tensors):
+    return [None if v is None else v.to(device) for v in tensors]
+
+
+def run_with_grads(backend, x, layout, A, W, b, imp, gy):
+    """y and the gradients of (x, W, b, imp) through the public function and autograd."""
+    leaves = [None if v is None else v.detach().clone().requires_grad_() for v in (x, W, b, imp)]
+    y = masked_graph_conv(leaves[0], layout, A, leaves[1], leaves[2], leaves[3], backend=backend)
+    used = [v for v in leaves if v is not None]
+    grads = iter(torch.autograd.grad(y, used, gy))
+    return y.detach(), [None if v is None else next(grads) for v in leaves]
+
+
+def assert_matches_reference(backend, device, table, x, layout, W, b, imp, rtol=1e-5, atol=1e-5):
+    A = table.A.to(device)
+    x, layout, W, b, imp = to(device, x, layout, W, b, imp)
+    gy = torch.randn(x.shape[0], W.shape[1], x.shape[2], x.shape[3], device=device)
+    y, grads = run_with_grads(backend, x, layout, A, W, b, imp, gy)
+    y_ref, grads_ref = run_with_grads("reference", x, layout, A, W, b, imp, gy)
+    torch.testing.assert_close(y, y_ref, rtol=rtol, atol=atol, msg="output")
+    for name, got, want in zip(("x", "weight", "bias", "importance"), grads, grads_ref):
+        assert (got is None) == (want is None), name
+        if got is not None:
+            torch.testing.assert_close(got, want, rtol=10 * rtol, atol=10 * atol, msg=f"gradient of {name}")
+    return y
+
+
+CASES = {
+    # name: (n, c_in, c_out, t, bias, importance, layouts)
+    "mixed_3to17": (5, 3, 17, 3, True, True, ("kinect_v1_20", "ntu25", "berkeley_mhad43")),
+    "no_bias_no_importance": (3, 3, 17, 2, False, False, ("kinect_v1_20", "ntu25", "berkeley_mhad43")),
+    "bias_only": (3, 4, 9, 2, True, False, ("ntu25", "smplx42")),
+    "importance_only": (3, 4, 9, 2, False, True, ("ntu25", "smplx42")),
+    "n1_t1_v43": (1, 3, 17, 1, True, True, ("berkeley_mhad43",)),
+    "transform_first_17to5": (4, 17, 5, 2, True, True, ("kinect_v1_20", "ntu25", "berkeley_mhad43")),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("backend", FUSED)
+def test_matches_reference(backend, case):
+    device = device_for(backend)
+    n, c_in, c_out, t, bias, imp, names = CASES[case]
+    table, x, layout, W, b, imp_t = problem(n, c_in, c_out, t, names, bias, imp)
+    assert_matches_reference(backend, device, table, x, layout, W, b, imp_t)
+
+
+@pytest.mark.parametrize("c_in,c_out", [(64, 128), (48, 20)])
+def test_cpu_many_frame_blocks_and_groups(c_in, c_out):
+    """Shapes large enough that the CPU kernel splits frames into blocks and reduces in groups."""
+    device = device_for("cpu")
+    table, x, layout, W, b, imp = problem(9, c_in, c_out, 13, ("ntu25", "smplx42", "berkeley_mhad43"))
+    assert_matches_reference("cpu", device, table, x, layout, W, b, imp, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", FUSED)
+def test_dense_adjacency(backend):
+    """A dense adjacency (every valid pair connected) beside a sparse one in the same batch."""
+    device = device_for(backend)
+    table, x, layout, W, b, imp = problem(4, 5, 7, 2, ("kinect_v1_20", "ntu25"))
+    g = torch.Generator().manual_seed(3)
+    dense = torch.rand(table.A.shape[1:], generator=g) * (table.joint_mask[0][:, None] & table.joint_mask[0][None, :])
+    table.A = table.A.clone()
+    table.A[0] = dense  # layout 0 dense (cpu: GEMM path), layout 1 the sparse ST-GCN graph
+    assert_matches_reference(backend, device, table, x, layout, W, b, imp, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", FUSED)
+def test_padded_joints_are_exactly_zero(backend):
+    device = device_for(backend)
+    table, x, layout, W, b, imp = problem(3, 3, 17, 2)
+    x = x + 5.0 * (~table.joint_mask[layout])[:, None, None, :]  # garbage on padded joints must not leak
+    A, (x, layout, W, b, imp) = table.A.to(device), to(device, x, layout, W, b, imp)
+    y = masked_graph_conv(x, layout, A, W, b, imp, backend=backend)
+    pad = ~table.joint_mask.to(device)[layout]  # (N, V)
+    assert (y.permute(0, 3, 1, 2)[pad] == 0).all()
+    assert (y.permute(0, 3, 1, 2)[~pad].abs().sum((-1, -2)) > 0).all()
+
+
+def same_dtype_torch(x, layout, A, W, b, imp, gy):
+    """The reference formula computed in x's dtype by plain torch (einsum), with autograd."""
+    dt = x.dtype
+    leaves = [None if v is None else v.detach().clone().requires_grad_() for v in (x, W, b, imp)]
+    xl, wl, bl, il = leaves
+    a = A.to(dt) if il is None else A.to(dt) * il.to(dt)
+    z = torch.einsum("koc,nctv->nkotv", wl, xl)
+    if bl is not None:
+        z = z + bl[None, :, :, None, None]
+    y = torch.einsum("nkotv,nkvw->notw", z, a[layout])
+    used = [v for v in leaves if v is not None]
+    grads = iter(torch.autograd.grad(y, used, gy))
+    return y.detach(), [None if v is None else next(grads) for v in leaves]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("backend", FUSED)
+def test_low_precision_tolerance_rule(backend, dtype):
+    """Error vs float64 on the rounded inputs at most 2x that of the same-dtype torch computation."""
+    device = device_for(backend)
+    table, x, layout, W, b, imp = problem(4, 16, 16, 3)
+    A, (x, layout, W, b, imp) = table.A.to(device), to(device, x, layout, W, b, imp)
+    xl, Wl, bl = x.to(dtype), W.to(dtype), b.to(dtype)
+    gy = torch.randn(4, 16, 3, x.shape[3], device=device).to(dtype)
+    y, grads = run_with_grads(backend, xl, layout, A, Wl, bl, imp, gy)
+    assert y.dtype == dtype and grads[0].dtype == dtype and grads[1].dtype == dtype
+    y64, grads64 = run_with_grads("reference", xl.double(), layout, A.double(), Wl.double(), bl.double(),
+                                  imp.double(), gy.double())  # fmt: skip
+    y_t, grads_t = same_dtype_torch(xl, layout, A, Wl, bl, imp, gy)
+    for name, got, lowp, exact in zip(("y", "x", "weight", "bias", "importance"), [y] + grads, [y_t] + grads_t,
+                                      [y64] + grads64):  # fmt: skip
+        err_op = (got.double() - exact).abs().max().item()
+        err_torch = (lowp.double() - exact).abs().max().item()
+        assert err_op <= 2 * err_torch + 1e-6, f"{name}: error {err_op:.3g} vs same-dtype torch {err_torch:.3g}"
+
+
+def test_gradcheck_float64_cpu():
+    device = device_for("cpu")
+    table, x, layout, W, b, imp = problem(3, 2, 3, 2, ("coco17", "ntu25"))
+    A = table.A.double().to(device)
+    args = [p.double().to(device).requires_grad_() for p in (x, W, b, imp)]
+
+    def f(x_, w_, b_, i_):
+        return masked_graph_conv(x_, layout, A, w_, b_, i_, backend="cpu")
+
+    # fast_mode checks random projections of the Jacobian: the same test, without one
+    # evaluation per importance entry
+    assert torch.autograd.gradcheck(f, args, fast_mode=True)
+    # the full Jacobian for x, weight and bias (importance held fixed)
+    imp_fixed = args[3].detach()
+    assert torch.autograd.gradcheck(lambda x_, w_, b_: f(x_, w_, b_, imp_fixed), args[:3])
+    # the other order of evaluation (C_in > C_out) and no bias
+    table, x, layout, W, _, imp = problem(2, 5, 2, 2, ("coco17",), bias=False)
+    args = [p.double().requires_grad_() for p in (x, W, imp)]
+    A = table.A.double()
+    assert torch.autograd.gradcheck(
+        lambda x_, w_, i_: masked_graph_conv(x_, layout, A, w_, None, i_, backend="cpu"), args, fast_mode=True
+    )
+
+
+def fused_op(backend):
+    return gc_mod._triton_forward if backend == "triton" else torch.ops.msclr.masked_graph_conv.default
+
+
+def backward_op(backend):
+    return gc_mod._triton_backward if backend == "triton" else torch.ops.msclr.masked_graph_conv_backward.default
+
+
+@pytest.mark.parametrize("backend", FUSED)
+def test_opcheck(backend):
+    device = device_for(backend)
+    table, x, layout, W, b, imp = problem(2, 3, 4, 1)
+    A, (x, layout, W, b, imp) = table.A.to(device), to(device, x, layout, W, b, imp)
+    op = fused_op(backend)
+    torch.library.opcheck(op, (x.requires_grad_(), layout, A, W.requires_grad_(), b.requires_grad_(), imp.requires_grad_()))
+    torch.library.opcheck(op, (x.detach(), layout, A, W.detach(), None, None))
+    gy = torch.randn(2, 4, 1, x.shape[3], device=device)
+    torch.library.opcheck(backward_op(backend), (gy, x.detach(), layout, A, W.detach(), b.detach(), imp.detach()))
+
+
+class GraphConvUnit(torch.nn.Module):
+    """A masked graph conv with learnable edge importance, then a masked ReLU: an ST-GCN unit's core."""
+
+    def __init__(self, table, c_in, c_out, backend):
+        super().__init__()
+        K = table.num_partitions
+        self.backend = backend
+        self.register_buffer("A", table.A.clone())
+        self.register_buffer("mask", table.joint_mask.float())
+        self.weight = torch.nn.Parameter(torch.randn(K, c_out, c_in) / c_in**0.5)
+        self.bias = torch.nn.Parameter(torch.randn(K, c_out))
+        self.importance = torch.nn.Parameter(torch.ones_like(table.A))
+
+    def forward(self, x, layout):
+        y = masked_graph_conv(x, layout, self.A, self.weight, self.bias, self.importance, backend=self.backend)
+        return (torch.relu(y) * self.mask[layout][:, None, None, :]).sum()
+
+
+def test_compile_fullgraph_cpu_forward_backward():
+    device_for("cpu")
+    torch._dynamo.reset()
+    table, x, layout, *_ = problem(4, 3, 8, 3)
+    torch.manual_seed(0)
+    eager = GraphConvUnit(table, 3, 8, "cpu")
+    compiled_mod = GraphConvUnit(table, 3, 8, "cpu")
+    compiled_mod.load_state_dict(eager.state_dict())
+    explanation = torch._dynamo.explain(compiled_mod)(x, layout)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    compiled = torch.compile(compiled_mod, fullgraph=True)
+    xe, xc = x.clone().requires_grad_(), x.clone().requires_grad_()
+    le, lc = eager(xe, layout), compiled(xc, layout)
+    torch.testing.assert_close(lc, le)
+    ge = torch.autograd.grad(le, [xe, *eager.parameters()])
+    gc = torch.autograd.grad(lc, [xc, *compiled_mod.parameters()])
+    for a, b in zip(gc, ge):
+        torch.testing.assert_close(a, b)
+
+
+def test_cpu_result_does_not_depend_on_threads():
+    device_for("cpu")
+    table, x, layout, W, b, imp = problem(6, 20, 24, 7, ("ntu25", "smplx42", "berkeley_mhad43"))
+    gy = torch.randn(6, 24, 7, table.v_max)
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(run_with_grads("cpu", x, layout, table.A, W, b, imp, gy))
+    finally:
+        torch.set_num_threads(before)
+    (y1, g1), (y2, g2) = results
+    assert torch.equal(y1, y2)
+    assert all(torch.equal(a, c) for a, c in zip(g1, g2))
+
+
+def test_cpu_float64_and_non_contiguous_input():
+    device_for("cpu")
+    table, x, layout, W, b, imp = problem(3, 6, 5, 4)
+    x_t = x.double().transpose(2, 3).contiguous().transpose(2, 3)  # same values, other strides
+    assert not x_t.is_contiguous()
+    y = masked_graph_conv(x_t, layout, table.A.double(), W.double(), b.double(), imp.double(), backend="cpu")
+    want = reference.masked_graph_conv_forward(x.double(), layout, table.A.double(), W.double(), b.double(), imp.double())
+    assert y.dtype == torch.float64
+    torch.testing.assert_close(y, want, rtol=1e-12, atol=1e-12)
+
+
+def test_cpu_op_errors_name_the_tensor():
+    device_for("cpu")
+    table, x, layout, W, b, imp = problem(3, 3, 4, 2)
+    op = torch.ops.msclr.masked_graph_conv
+    with pytest.raises(RuntimeError, match=r"layout\[1\] = 7 is not a layout id in \[0, 3\)"):
+        op(x, torch.tensor([0, 7, 1]), table.A, W, b, imp)
+    with pytest.raises(RuntimeError, match="weight must be"):
+        op(x, layout, table.A, W[:, :, :2], b, imp)
+    with pytest.raises(RuntimeError, match="bias must be"):
+        op(x, layout, table.A, W, b[:, :2], imp)
+    with pytest.raises(RuntimeError, match="importance must be"):
+        op(x, layout, table.A, W, b, imp[:1])
+    with pytest.raises(RuntimeError, match="x must be float32, float16, bfloat16 or float64"):
+        op(x.int(), layout, table.A, W, b, imp)
+    with pytest.raises(RuntimeError, match="grad must be"):
+        torch.ops.msclr.masked_graph_conv_backward(x, x, layout, table.A, W, b, imp)
+
+
+def test_backend_choice():
+    if CHILD:
+        pytest.skip("checked in the parent process")
+    device_for("cpu")
+    assert backends.resolve("masked_graph_conv", "auto", "cpu") == "cpu"
+    with pytest.raises(RuntimeError, match="cuda backend runs on CUDA tensors"):
+        backends.resolve("masked_graph_conv", "cuda", "cpu")
+    if not GPU and os.environ.get("TRITON_INTERPRET") != "1":
+        with pytest.raises(RuntimeError, match="backend 'triton' is not available: no GPU"):
+            backends.resolve("masked_graph_conv", "triton", "cpu")
+
+
+@pytest.mark.skipif(GPU or CHILD, reason="with a GPU the triton cases run directly")
+def test_triton_under_interpreter():
+    """Runs this module's triton cases on CPU with TRITON_INTERPRET=1, in a fresh process."""
+    pytest.importorskip("triton")
+    env = dict(os.environ, TRITON_INTERPRET="1", MSCLR_TRITON_INTERPRET_CHILD="1")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__, "-k", "triton"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-6000:]
+    assert " passed" in out and " failed" not in out, out[-3000:]

@@ -1,0 +1,369 @@
+"""Fused infonce_queue backends (cpu, triton, cuda) against the reference: values, gradients, dtypes.
+
+The Triton kernels run on CPU under TRITON_INTERPRET=1 on small shapes. The interpreter has to be
+chosen before triton is imported, so those cases run in a child pytest process with the variable
+set (test_triton_interpreter_in_subprocess) and the rest of the suite is unaffected. CUDA and
+Triton-on-GPU tests skip without a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from msclr.ops import backends, enqueue, infonce_queue
+from msclr.ops import infonce as nce_mod
+
+HAS_GPU = torch.cuda.is_available()
+INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"  # set before triton was imported (child process)
+# (backend, device): every fused backend that can exist, with the device its tests run on.
+CASES = [
+    pytest.param(("cpu", "cpu"), id="cpu"),
+    pytest.param(("triton", "cpu"), id="triton-interpreter"),
+    pytest.param(("cuda", "cuda"), id="cuda", marks=pytest.mark.gpu),
+    pytest.param(("triton", "cuda"), id="triton-gpu", marks=pytest.mark.gpu),
+]
+
+
+@pytest.fixture(params=CASES)
+def backend(request):
+    """(backend name, device); skips with the reason when the backend cannot run here."""
+    name, device = request.param
+    if device == "cuda" and not HAS_GPU:
+        pytest.skip("no CUDA GPU on this machine")
+    if name == "triton" and device == "cpu" and not INTERPRETING:
+        pytest.skip("runs in a child process under TRITON_INTERPRET=1 (test_triton_interpreter_in_subprocess)")
+    if name not in nce_mod._FORWARD:
+        pytest.skip(f"the {name} backend of infonce_queue is not built/installed here")
+    reason = backends.why_unavailable(name, device)
+    if reason:
+        pytest.skip(reason)
+    return name, device
+
+
+def unit(*shape, seed=0, dtype=torch.float32, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    return F.normalize(torch.randn(*shape, generator=g, dtype=torch.float64), dim=-1).to(device=device, dtype=dtype)
+
+
+def problem(n, p, q_size, d, device="cpu", dtype=torch.float32, seed=0):
+    return (
+        unit(n, d, seed=seed + 1, dtype=dtype, device=device),
+        unit(n, p, d, seed=seed + 2, dtype=dtype, device=device),
+        unit(q_size, d, seed=seed + 3, dtype=dtype, device=device),
+        unit(n, d, seed=seed + 4, dtype=dtype, device=device),
+    )
+
+
+def run(name, q, k, queue, tau, valid=None, topk=0, q2=None, div_weight=0.7):
+    """Outputs and the gradients of loss + div_weight * divergence w.r.t. q (and q2)."""
+    qa = q.clone().requires_grad_()
+    q2a = q2.clone().requires_grad_() if q2 is not None else None
+    out = infonce_queue(qa, k, queue, tau, valid=valid, topk=topk, q2=q2a, backend=name)
+    total = out.loss + (div_weight * out.divergence if q2 is not None else 0)
+    grads = torch.autograd.grad(total, (qa,) if q2 is None else (qa, q2a))
+    return out, grads
+
+
+def assert_topk_matches(idx, q, queue, valid, topk, tol=1e-5):
+    """The selected queue entries hold the top-k logits in descending order (ties aside), -1 padded."""
+    n_valid = min(valid, queue.shape[0])
+    want = min(topk, n_valid)
+    assert idx.shape == (q.shape[0], topk) and idx.dtype == torch.int64
+    assert (idx[:, want:] == -1).all()
+    if want == 0:
+        return
+    sel = idx[:, :want].cpu()
+    assert ((sel >= 0) & (sel < n_valid)).all()
+    assert all(len(set(row.tolist())) == want for row in sel), "duplicate top-k indices"
+    u = (q.double() @ queue[:n_valid].double().T).cpu()
+    ref_vals, ref_idx = u.topk(want, dim=1)
+    torch.testing.assert_close(u.gather(1, sel), ref_vals, rtol=0, atol=tol)
+    # indices differ only where two logits are (numerically) tied
+    differ = sel != ref_idx
+    assert ((ref_vals - u.gather(1, sel)).abs()[differ] <= tol).all()
+
+
+# ---------------------------------------------------------------- values and gradients
+
+
+@pytest.mark.parametrize("P", [1, 3])
+@pytest.mark.parametrize("Q", [1, 17, 4096])
+@pytest.mark.parametrize("D", [64, 128])
+def test_matches_reference(backend, P, Q, D):
+    name, device = backend
+    if name == "triton" and device == "cpu" and Q == 4096 and D == 128:
+        pytest.skip("the Triton interpreter is slow: Q=4096 runs at D=64 only")
+    n = 6
+    q, k, queue, q2 = problem(n, P, Q, D, device=device, seed=P + Q + D)
+    valid = max(1, (2 * Q) // 3)  # a partially filled queue (the whole of it when Q = 1)
+    topk = 5
+    got, g_got = run(name, q, k, queue, 0.07, valid=valid, topk=topk, q2=q2)
+    want, g_want = run("reference", q, k, queue, 0.07, valid=valid, topk=topk, q2=q2)
+    torch.testing.assert_close(got.losses, want.losses, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got.lse, want.lse, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got.divergence, want.divergence, rtol=1e-5, atol=1e-5)
+    assert_topk_matches(got.topk, q, queue, valid, topk)
+    for what, a, b in zip(("q", "q2"), g_got, g_want):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=f"gradient of {what}")
+
+    # the full queue, no optional outputs
+    got, (gq,) = run(name, q, k, queue, 0.2)
+    want, (gq_want,) = run("reference", q, k, queue, 0.2)
+    torch.testing.assert_close(got.losses, want.losses, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gq, gq_want, rtol=1e-4, atol=1e-5)
+    assert got.topk is None and got.divergence is None
+
+
+def test_raw_op_outputs_and_conventions(backend):
+    """The op itself: six outputs with the reference's shapes/dtypes, empty where not asked for."""
+    name, device = backend
+    q, k, queue, q2 = problem(5, 2, 40, 16, device=device)
+    valid = torch.tensor(33, device=device)
+    op = nce_mod._FORWARD[name]
+    for args in [(3, q2, True), (0, None, False), (2, None, True), (0, q2, False)]:
+        got = op(q, k, queue, valid, 0.1, *args)
+        want = nce_mod._FORWARD["reference"](q, k, queue, valid, 0.1, *args)
+        for i, (a, b) in enumerate(zip(got, want)):
+            assert a.shape == b.shape and a.dtype == b.dtype and a.device == b.device, (i, args)
+            if i == 2:
+                assert_topk_matches(a, q, queue, 33, args[0])
+            else:
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=f"output {i} with {args}")
+
+
+def test_empty_queue_and_fewer_valid_than_topk(backend):
+    name, device = backend
+    q, k, queue, q2 = problem(4, 3, 17, 64, device=device)
+    for valid in (0, 2):
+        got, g_got = run(name, q, k, queue, 0.1, valid=valid, topk=5, q2=q2)
+        want, g_want = run("reference", q, k, queue, 0.1, valid=valid, topk=5, q2=q2)
+        if valid == 0:  # nothing to contrast with: loss 0, lse -inf, zero gradient for q
+            assert torch.isneginf(got.lse).all() and (got.losses.abs() < 1e-6).all()
+            assert (g_got[0] == 0).all()
+        torch.testing.assert_close(got.losses, want.losses, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(got.lse, want.lse)
+        torch.testing.assert_close(got.divergence, want.divergence, rtol=1e-5, atol=1e-5)
+        assert_topk_matches(got.topk, q, queue, valid, 5)
+        for a, b in zip(g_got, g_want):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_topk_16_on_a_larger_queue(backend):
+    name, device = backend
+    if name == "triton" and device == "cpu":
+        q, k, queue, _ = problem(3, 1, 300, 32, device=device, seed=5)
+    else:
+        q, k, queue, _ = problem(33, 1, 5000, 64, device=device, seed=5)
+    out = infonce_queue(q, k, queue, 0.07, topk=16, valid=queue.shape[0] - 7, backend=name)
+    assert_topk_matches(out.topk, q, queue, queue.shape[0] - 7, 16)
+
+
+def test_gradient_unaffected_by_enqueue_before_backward(backend):
+    """MoCo enqueues the keys inside the step, before backward: the gradient must not see that."""
+    name, device = backend
+    q, k, queue, q2 = problem(6, 1, 24, 64, device=device)
+    _, want = run(name, q, k, queue, 0.1, q2=q2)
+    qa, q2a, live = q.clone().requires_grad_(), q2.clone().requires_grad_(), queue.clone()
+    out = infonce_queue(qa, k, live, 0.1, q2=q2a, backend=name)
+    enqueue(live, torch.zeros(1, dtype=torch.int64, device=device), unit(12, 64, seed=9, device=device))
+    got = torch.autograd.grad(out.loss + 0.7 * out.divergence, (qa, q2a))
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+# ---------------------------------------------------------------- low precision
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_error_at_most_twice_torch(backend, dtype):
+    """Error vs float64 on the rounded inputs at most ~2x that of the same-dtype torch computation."""
+    name, device = backend
+    n, p, qn, d = 8, 2, 64 if name == "triton" and device == "cpu" else 1024, 64
+    q, k, queue, q2 = problem(n, p, qn, d, device=device, dtype=dtype, seed=11)
+    tau = 0.07
+    got, (gq, gq2) = run(name, q, k, queue, tau, q2=q2)
+    assert got.losses.dtype == torch.float32 and gq.dtype == dtype and gq2.dtype == dtype
+    exact, (gq_exact, gq2_exact) = run("reference", q.double(), k.double(), queue.double(), tau, q2=q2.double())
+
+    def lowp_torch(q_, q2_):  # the whole computation in `dtype`
+        s = torch.einsum("nd,npd->np", q_, k) / tau
+        u = q_ @ queue.T / tau
+        loss = (torch.logaddexp(s, torch.logsumexp(u, 1, keepdim=True)) - s).mean(1).mean()
+        cand = torch.cat([s, u], 1)
+        p_ = torch.softmax(cand, 1).detach()
+        c2 = torch.cat([torch.einsum("nd,npd->np", q2_, k) / tau, q2_ @ queue.T / tau], 1)
+        div = -(p_ * torch.log_softmax(c2, 1)).sum(1).mean()
+        return loss, div
+
+    ql, q2l = q.clone().requires_grad_(), q2.clone().requires_grad_()
+    loss_l, div_l = lowp_torch(ql, q2l)
+    gl, g2l = torch.autograd.grad(loss_l + 0.7 * div_l, (ql, q2l))
+
+    def err(a, b):
+        return (a.double() - b.double()).abs().max().item()
+
+    for what, mine, lowp, ref in [
+        ("loss", got.loss, loss_l, exact.loss),
+        ("divergence", got.divergence, div_l, exact.divergence),
+        ("grad q", gq, gl, gq_exact),
+        ("grad q2", gq2, g2l, gq2_exact),
+    ]:
+        assert torch.isfinite(mine).all(), what
+        assert err(mine, ref) <= 2 * err(lowp, ref) + 1e-6, f"{what}: {err(mine, ref)} vs torch {err(lowp, ref)}"
+
+
+def test_fp16_tau_007_does_not_overflow(backend):
+    """Queries equal to queue rows give logits 1/0.07 ~ 14.3 (exp ~ 1.6e6, beyond fp16's 65504)."""
+    name, device = backend
+    queue = unit(256, 64, seed=3, dtype=torch.float16, device=device)
+    q = queue[:8].clone()
+    k = unit(8, 64, seed=4, dtype=torch.float16, device=device)
+    got, (gq,) = run(name, q, k, queue, 0.07)
+    assert torch.isfinite(got.losses).all() and torch.isfinite(gq).all()
+    want, (gq_want,) = run("reference", q.double(), k.double(), queue.double(), 0.07)
+    torch.testing.assert_close(got.losses.double(), want.losses, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(gq.double(), gq_want, rtol=2e-2, atol=2e-3)
+
+
+def test_mixed_dtypes(backend):
+    """An fp16 query against an fp32 queue (autocast-style) matches the reference."""
+    name, device = backend
+    q, k, queue, _ = problem(5, 2, 50, 64, device=device)
+    got, (g,) = run(name, q.half(), k, queue, 0.1, topk=2)
+    want, (g_want,) = run("reference", q.half(), k, queue, 0.1, topk=2)
+    torch.testing.assert_close(got.losses, want.losses, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g, g_want, rtol=1e-3, atol=1e-3)
+
+
+# ---------------------------------------------------------------- float64 gradcheck, opcheck, compile
+
+
+def test_cpu_gradcheck_float64():
+    if "cpu" not in nce_mod._FORWARD:
+        pytest.skip("msclr._C (the cpu backend) is not built")
+    q, k, queue, q2 = problem(4, 2, 300, 6, dtype=torch.float64)
+
+    def losses(q_):
+        return infonce_queue(q_, k, queue, 0.5, valid=290, topk=3, backend="cpu").losses
+
+    def divergence(q2_):  # the target softmax of q is detached by contract, so q is held fixed
+        return infonce_queue(q, k, queue, 0.5, q2=q2_, valid=290, backend="cpu").divergence
+
+    out = infonce_queue(q, k, queue, 0.5, q2=q2, backend="cpu")
+    assert out.losses.dtype == torch.float64 and out.divergence.dtype == torch.float64
+    assert torch.autograd.gradcheck(losses, (q.clone().requires_grad_(),))
+    assert torch.autograd.gradcheck(divergence, (q2.clone().requires_grad_(),))
+
+
+def test_opcheck(backend):
+    name, device = backend
+    op = nce_mod._FORWARD[name]
+    q, k, queue, q2 = problem(4, 2, 20, 16, device=device)
+    valid = torch.tensor(13, device=device)
+    torch.library.opcheck(op, (q.requires_grad_(), k, queue, valid, 0.1, 3, q2.requires_grad_(), True))
+    torch.library.opcheck(op, (q.detach(), k, queue, valid, 0.1, 0, None, False))
+
+
+class TinyMoCoStep(torch.nn.Module):
+    """Encoder (one linear map), InfoNCE with a queue and divergence, then enqueue: one MoCo step."""
+
+    def __init__(self, backend_name, d_in=12, d=16, queue_size=40):
+        super().__init__()
+        self.backend_name = backend_name
+        self.proj = torch.nn.Linear(d_in, d)
+        self.register_buffer("queue", F.normalize(torch.randn(queue_size, d), dim=1))
+        self.register_buffer("ptr", torch.zeros(1, dtype=torch.int64))
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+
+    def forward(self, x1, x2):
+        q = F.normalize(self.proj(x1), dim=1)
+        k = F.normalize(self.proj(x2), dim=1).detach()
+        q2 = F.normalize(self.proj(x2 + 0.05 * x1), dim=1)
+        out = infonce_queue(q, k, self.queue, 0.07, valid=self.count, topk=2, q2=q2, backend=self.backend_name)
+        enqueue(self.queue, self.ptr, k, backend="cpu")
+        self.count.add_(k.shape[0]).clamp_(max=self.queue.shape[0])
+        return out.loss + 0.5 * out.divergence, out.topk
+
+
+def test_compile_fullgraph_step_with_enqueue_cpu():
+    if "cpu" not in nce_mod._FORWARD:
+        pytest.skip("msclr._C (the cpu backend) is not built")
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    eager = TinyMoCoStep("cpu")
+    compiled_mod = TinyMoCoStep("cpu")
+    compiled_mod.load_state_dict(eager.state_dict())
+    explanation = torch._dynamo.explain(TinyMoCoStep("cpu"))(torch.randn(8, 12), torch.randn(8, 12))
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    compiled = torch.compile(compiled_mod, fullgraph=True)
+    for step in range(4):  # the queue fills up over the steps (valid = 0, 8, 16, ...)
+        x1, x2 = torch.randn(8, 12), torch.randn(8, 12)
+        le, te = eager(x1, x2)
+        lc, tc = compiled(x1, x2)
+        torch.testing.assert_close(lc, le, rtol=1e-5, atol=1e-5)
+        ge = torch.autograd.grad(le, list(eager.parameters()))
+        gc = torch.autograd.grad(lc, list(compiled_mod.parameters()))
+        for a, b in zip(gc, ge):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(compiled_mod.queue, eager.queue)
+        assert compiled_mod.ptr.item() == eager.ptr.item() == (8 * (step + 1)) % 40
+        assert torch.equal(tc, te)
+
+
+# ---------------------------------------------------------------- memory and errors
+
+
+def test_cpu_never_allocates_n_by_q():
+    """The largest allocation inside the cpu op is far below one N x Q float32 logits matrix."""
+    if "cpu" not in nce_mod._FORWARD:
+        pytest.skip("msclr._C (the cpu backend) is not built")
+    n, qn = 128, 8192
+    q, k, queue, q2 = problem(n, 3, qn, 64)
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run("cpu", q, k, queue, 0.07, topk=4, q2=q2)
+    largest = max(e.cpu_memory_usage for e in prof.events() if e.cpu_memory_usage > 0)
+    assert largest < n * qn * 4 / 20, f"largest allocation {largest} bytes"
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run("reference", q, k, queue, 0.07, topk=4, q2=q2)
+    assert max(e.cpu_memory_usage for e in prof.events()) >= n * qn * 4  # the probe sees N x Q
+
+
+def test_bad_input_messages(backend):
+    name, device = backend
+    q, k, queue, _ = problem(4, 1, 10, 8, device=device)
+    op = nce_mod._FORWARD[name]
+    with pytest.raises((RuntimeError, ValueError), match="valid must be one int64"):
+        op(q, k, queue, torch.tensor(3.0, device=device), 0.1, 0, None, False)
+    with pytest.raises((RuntimeError, ValueError), match="queue must be contiguous"):
+        op(q, k, queue.t().contiguous().t(), torch.tensor(3, device=device), 0.1, 0, None, False)
+    if name != "cpu":
+        with pytest.raises((RuntimeError, TypeError), match="float64"):
+            op(q.double(), k.double(), queue.double(), torch.tensor(3, device=device), 0.1, 0, None, False)
+    if name == "cuda":
+        big = problem(4, 1, 10, 256, device=device)
+        with pytest.raises(RuntimeError, match="exceeds the CUDA kernels' maximum"):
+            op(big[0], big[1], big[2], torch.tensor(3, device=device), 0.1, 0, None, False)
+
+
+def test_triton_interpreter_in_subprocess():
+    """The triton-interpreter cases of this module, in a child pytest with TRITON_INTERPRET=1."""
+    if INTERPRETING:
+        pytest.skip("TRITON_INTERPRET=1 here: the triton-interpreter cases run in this process")
+    if "triton" not in nce_mod._FORWARD:
+        pytest.skip("triton is not installed")
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    cmd = [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-k", "triton-interpreter"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    tail = proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, tail
+    passed = re.search(r"(\d+) passed", proc.stdout)
+    assert passed and int(passed.group(1)) >= 20, tail
