@@ -68,10 +68,13 @@ void test_enqueue_errors() {
 
 }  // namespace
 
+int msclr_ntu_skeleton_tests();  // csrc/tests/test_ntu_skeleton.cpp
+
 int main() {
   test_enqueue_wraps();
   test_enqueue_dtypes();
   test_enqueue_errors();
+  failures += msclr_ntu_skeleton_tests();
   std::printf("%d failure(s)\n", failures);
   return failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
