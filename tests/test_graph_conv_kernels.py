@@ -209,7 +209,9 @@ def test_opcheck(backend):
     table, x, layout, W, b, imp = problem(2, 3, 4, 1)
     A, (x, layout, W, b, imp) = table.A.to(device), to(device, x, layout, W, b, imp)
     op = fused_op(backend)
-    torch.library.opcheck(op, (x.requires_grad_(), layout, A, W.requires_grad_(), b.requires_grad_(), imp.requires_grad_()))
+    torch.library.opcheck(
+        op, (x.requires_grad_(), layout, A, W.requires_grad_(), b.requires_grad_(), imp.requires_grad_())
+    )
     torch.library.opcheck(op, (x.detach(), layout, A, W.detach(), None, None))
     gy = torch.randn(2, 4, 1, x.shape[3], device=device)
     torch.library.opcheck(backward_op(backend), (gy, x.detach(), layout, A, W.detach(), b.detach(), imp.detach()))
@@ -276,7 +278,9 @@ def test_cpu_float64_and_non_contiguous_input():
     x_t = x.double().transpose(2, 3).contiguous().transpose(2, 3)  # same values, other strides
     assert not x_t.is_contiguous()
     y = masked_graph_conv(x_t, layout, table.A.double(), W.double(), b.double(), imp.double(), backend="cpu")
-    want = reference.masked_graph_conv_forward(x.double(), layout, table.A.double(), W.double(), b.double(), imp.double())
+    want = reference.masked_graph_conv_forward(
+        x.double(), layout, table.A.double(), W.double(), b.double(), imp.double()
+    )
     assert y.dtype == torch.float64
     torch.testing.assert_close(y, want, rtol=1e-12, atol=1e-12)
 
