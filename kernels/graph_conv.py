@@ -164,7 +164,9 @@ def _weight_grad_kernel(
                 xv = tl.load(x + n * C * TV + c[:, None] * TV + (t * V + src)[None, :], mask=m, other=0.0)
                 xa += xv.to(tl.float32) * a[None, :]
                 colsum += a
-            g = tl.load(gy + n * O * TV + o[:, None] * TV + cols[None, :], mask=o_ok[:, None] & col_ok[None, :], other=0.0)
+            g = tl.load(
+                gy + n * O * TV + o[:, None] * TV + cols[None, :], mask=o_ok[:, None] & col_ok[None, :], other=0.0
+            )
             if LOWP_DOT:
                 acc += tl.dot(g, tl.trans(xa.to(gy.dtype.element_ty)))
             else:
@@ -210,7 +212,9 @@ def _importance_grad_kernel(
             for c0 in range(0, C, BC):
                 c = c0 + tl.arange(0, BC)
                 c_ok = c < C
-                wk = tl.load(w_ptr + (k * O + o[:, None]) * C + c[None, :], mask=o_ok[:, None] & c_ok[None, :], other=0.0)
+                wk = tl.load(
+                    w_ptr + (k * O + o[:, None]) * C + c[None, :], mask=o_ok[:, None] & c_ok[None, :], other=0.0
+                )
                 xt = tl.load(
                     x + n * C * TV + c[:, None] * TV + t * V + v[None, :], mask=c_ok[:, None] & v_ok[None, :], other=0.0
                 )
@@ -221,7 +225,9 @@ def _importance_grad_kernel(
             if HAS_BIAS:
                 b = tl.load(bias_ptr + k * O + o, mask=o_ok, other=0.0).to(tl.float32)
                 z += b[:, None] * v_ok[None, :].to(tl.float32)
-            g = tl.load(gy + n * O * TV + o[:, None] * TV + t * V + v[None, :], mask=o_ok[:, None] & v_ok[None, :], other=0.0)
+            g = tl.load(
+                gy + n * O * TV + o[:, None] * TV + t * V + v[None, :], mask=o_ok[:, None] & v_ok[None, :], other=0.0
+            )
             if LOWP_DOT:
                 G += tl.dot(tl.trans(z.to(gy.dtype.element_ty)), g)
             else:
@@ -237,7 +243,14 @@ def _configs(names_values):
 # Autotuned launchers on a GPU (keyed by the channel counts and joints); the interpreter runs
 # one fixed configuration of the plain kernels.
 _MIX_CONFIGS = _configs(
-    [((32, 16, 64), 4), ((64, 16, 64), 4), ((64, 32, 64), 4), ((32, 32, 128), 4), ((64, 32, 128), 8), ((128, 32, 64), 8)]
+    [
+        ((32, 16, 64), 4),
+        ((64, 16, 64), 4),
+        ((64, 32, 64), 4),
+        ((32, 32, 128), 4),
+        ((64, 32, 128), 8),
+        ((128, 32, 64), 8),
+    ]
 )
 _WGRAD_CONFIGS = _configs([((32, 16, 64), 4), ((64, 32, 64), 4), ((64, 64, 64), 8), ((32, 32, 128), 4)])
 _mix_tuned = triton.autotune(_MIX_CONFIGS, key=["CI", "CO", "V", "LOWP_DOT"])(_mix_kernel)

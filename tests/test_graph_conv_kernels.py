@@ -209,7 +209,9 @@ def test_opcheck(backend):
     table, x, layout, W, b, imp = problem(2, 3, 4, 1)
     A, (x, layout, W, b, imp) = table.A.to(device), to(device, x, layout, W, b, imp)
     op = fused_op(backend)
-    torch.library.opcheck(op, (x.requires_grad_(), layout, A, W.requires_grad_(), b.requires_grad_(), imp.requires_grad_()))
+    torch.library.opcheck(
+        op, (x.requires_grad_(), layout, A, W.requires_grad_(), b.requires_grad_(), imp.requires_grad_())
+    )
     torch.library.opcheck(op, (x.detach(), layout, A, W.detach(), None, None))
     gy = torch.randn(2, 4, 1, x.shape[3], device=device)
     torch.library.opcheck(backward_op(backend), (gy, x.detach(), layout, A, W.detach(), b.detach(), imp.detach()))
@@ -276,7 +278,9 @@ def test_cpu_float64_and_non_contiguous_input():
     x_t = x.double().transpose(2, 3).contiguous().transpose(2, 3)  # same values, other strides
     assert not x_t.is_contiguous()
     y = masked_graph_conv(x_t, layout, table.A.double(), W.double(), b.double(), imp.double(), backend="cpu")
-    want = reference.masked_graph_conv_forward(x.double(), layout, table.A.double(), W.double(), b.double(), imp.double())
+    want = reference.masked_graph_conv_forward(
+        x.double(), layout, table.A.double(), W.double(), b.double(), imp.double()
+    )
     assert y.dtype == torch.float64
     torch.testing.assert_close(y, want, rtol=1e-12, atol=1e-12)
 
@@ -309,6 +313,57 @@ def test_backend_choice():
     if not GPU and os.environ.get("TRITON_INTERPRET") != "1":
         with pytest.raises(RuntimeError, match="backend 'triton' is not available: no GPU"):
             backends.resolve("masked_graph_conv", "triton", "cpu")
+
+
+# Argument types of the Triton kernels for ahead-of-time compilation (pointers by name).
+_AOT_POINTERS = {
+    "_mix_kernel": {"inp": "x", "out": "x", "w_ptr": "x", "bias_ptr": "x", "src_ptr": "*i32", "coef_ptr": "*fp32",
+                    "deg_ptr": "*i32", "layout_ptr": "*i64"},
+    "_weight_grad_kernel": {"x": "x", "gy": "x", "src_ptr": "*i32", "coef_ptr": "*fp32", "deg_ptr": "*i32",
+                            "layout_ptr": "*i64", "gw_part": "*fp32", "gb_part": "*fp32"},
+    "_importance_grad_kernel": {"x": "x", "gy": "x", "w_ptr": "x", "bias_ptr": "x", "g_part": "*fp32"},
+}  # fmt: skip
+_AOT_BLOCKS = {
+    "_mix_kernel": dict(BO=64, BC=32, BJ=64),
+    "_weight_grad_kernel": dict(BO=64, BC=32, BJ=64),
+    "_importance_grad_kernel": dict(BV=64, BO=32, BC=32),
+}
+
+
+@pytest.mark.skipif(CHILD, reason="runs in the parent process")
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_triton_kernels_compile_for_h100(dtype):
+    """The GPU code path of every Triton kernel through the real compiler (PTX and cubin for sm_90).
+
+    The interpreter does not check what the GPU compiler checks (dot shapes, dtypes, loop bounds);
+    this needs no GPU.
+    """
+    triton = pytest.importorskip("triton")
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from msclr.kernels import graph_conv as kernels
+
+    if kernels._INTERPRET:
+        pytest.skip("TRITON_INTERPRET=1 in this process")
+    for name, pointers in _AOT_POINTERS.items():
+        fn = getattr(kernels, name)
+        constexprs = dict(HAS_BIAS=True, LOWP_DOT=dtype != "fp32", **_AOT_BLOCKS[name])
+        signature = {}
+        for arg in fn.arg_names:
+            if arg in constexprs:
+                signature[arg] = "constexpr"
+            elif arg in pointers:
+                signature[arg] = f"*{dtype}" if pointers[arg] == "x" else pointers[arg]
+            else:
+                signature[arg] = "i32"
+        try:
+            compiled = triton.compile(ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", 90, 32))
+        except RuntimeError as e:
+            if "ptxas" in str(e).lower() and "not found" in str(e).lower():
+                pytest.skip(f"no ptxas for sm_90: {e}")
+            raise
+        assert compiled.asm.get("cubin"), name
 
 
 @pytest.mark.skipif(GPU or CHILD, reason="with a GPU the triton cases run directly")

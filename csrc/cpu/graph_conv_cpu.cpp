@@ -48,7 +48,7 @@ namespace {
 
 // Row-major C (M x N, ldc) = alpha op(A) op(B) + beta C, through the column-major Fortran
 // BLAS that libtorch exports (MKL or OpenBLAS): C^T = op(B)^T op(A)^T. Called from inside
-// parallel regions, where MKL runs sequentially. ATen's cpublas::gemm would be the natural
+// worker threads (sequentially, see SequentialBlas). ATen's cpublas::gemm would be the natural
 // entry point, but its float/double overloads are not exported from libtorch_cpu; a torch
 // without these symbols gets the (slower) at::addmm_ fallback.
 extern "C" {
@@ -62,8 +62,9 @@ void dgemm_(const char* transa, const char* transb, const int* m, const int* n, 
 int MKL_Set_Num_Threads_Local(int threads) __attribute__((weak));
 }
 
-// Keeps the BLAS calls of one thread sequential (MKL would otherwise start its own thread team
-// for each small GEMM of a call that runs on the calling thread alone).
+// Keeps the BLAS calls of the current thread sequential. Our threads each run their own small
+// GEMMs; MKL would otherwise start a thread team per call, even from inside our parallel
+// region (measured here: seconds of spinning in libgomp on a busy 2-core machine).
 struct SequentialBlas {
   int previous = -1;
   SequentialBlas() {
@@ -405,17 +406,16 @@ void run_groups(int64_t items, int64_t groups, bool parallel, const MakeWorker& 
   if (groups <= 0) return;
   std::atomic<int64_t> next{0};
   auto body = [&](int64_t, int64_t) {
+    const SequentialBlas sequential;
     auto work = make_worker();
     for (int64_t g; (g = next.fetch_add(1, std::memory_order_relaxed)) < groups;)
       work(g, items * g / groups, items * (g + 1) / groups);
   };
   const int64_t threads = parallel ? std::min<int64_t>(at::get_num_threads(), groups) : 1;
-  if (threads <= 1) {
-    const SequentialBlas sequential;
+  if (threads <= 1)
     body(0, 1);  // at::parallel_for would still open a (mostly idle) thread team
-  } else {
-    at::parallel_for(0, threads, 1, body);  // BLAS runs sequentially inside parallel regions
-  }
+  else
+    at::parallel_for(0, threads, 1, body);
 }
 
 template <typename scalar_t, typename acc_t>

@@ -178,7 +178,9 @@ def masked_graph_conv(
     available for x's device. The fused backends never build the (N, K*C_out, T, V) intermediate
     and exploit the few neighbours per joint. They read x as contiguous (N, C, T, V): another
     layout (e.g. channels-last or a transposed view) is copied to that first. float64 runs on
-    reference and cpu (and cuda); triton takes float32/float16/bfloat16.
+    reference and cpu (and cuda); triton takes float32/float16/bfloat16. Layout ids outside
+    [0, L): the cpu backend raises an error naming the sample; cuda and triton, which cannot check
+    without synchronising with the host, give such samples no edges (zero output).
 
     Args:
         x: (N, C_in, T, V_max), float32/float16/bfloat16/float64.
