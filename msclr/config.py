@@ -59,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
         "seed": 0,
         "device": "auto",
         "amp": False,
+        "cpu_bf16": "auto",  # --amp on CPU: auto (bf16 only with native CPU support) | on | off
         "compile": False,
         "compile_backend": "inductor",  # torch.compile backend (aot_eager: no code generation)
         "backend": "auto",
@@ -107,3 +108,4 @@ def validate(cfg: DictConfig) -> None:
     check(0 < cfg.method.tau, "method.tau must be > 0")
     check(0 <= cfg.method.momentum < 1, "method.momentum must be in [0, 1)")
     check(cfg.data.frames >= 4, "data.frames must be >= 4")
+    check(cfg.run.cpu_bf16 in ("auto", "on", "off"), "run.cpu_bf16 must be auto, on or off")

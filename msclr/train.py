@@ -68,14 +68,34 @@ class EpochSampler(Sampler[int]):
         return (self.n // self.batch_size - self.start_batch) * (self.batch_size // self.world)
 
 
-def amp_setup(enabled: bool, device: torch.device):
-    """(autocast context factory, GradScaler or None, dtype name)."""
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU computes bf16 natively (AVX512-BF16 / AMX), as oneDNN reports it."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def amp_setup(enabled: bool, device: torch.device, cpu_bf16: str = "auto"):
+    """(autocast context factory, GradScaler or None, description).
+
+    GPU: bf16 where supported, else fp16 with a GradScaler. CPU: bf16 autocast where the CPU
+    has native bf16; elsewhere (e.g. AVX2-only CPUs) bf16 convolutions take slow emulated
+    paths that make a step several times slower than fp32, so `auto` keeps fp32 and says so
+    (run.cpu_bf16=on forces bf16).
+    """
     if not enabled:
         return nullcontext, None, "float32"
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), None, "bfloat16"
         scaler = torch.amp.GradScaler("cuda")
         return (lambda: torch.autocast("cuda", dtype=torch.float16)), scaler, "float16 + GradScaler"
-    return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)), None, "bfloat16"
+    if cpu_bf16 == "on" or (cpu_bf16 == "auto" and cpu_has_native_bf16()):
+        return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)), None, "bfloat16"
+    log.warning("--amp: this CPU has no native bf16 (oneDNN), where bf16 autocast is slower than fp32; "
+                "training in float32 (set run.cpu_bf16=on to force bf16)")
+    return nullcontext, None, "float32 (no native bf16 on this CPU)"
 
 
 def make_pairs(x: torch.Tensor, available: torch.Tensor, pairing: str, single: int, gen: torch.Generator):
@@ -245,7 +265,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=list(cfg.optim.milestones), gamma=cfg.optim.gamma
         )
-        self.autocast, self.scaler, self.amp_name = amp_setup(cfg.run.amp, self.device)
+        self.autocast, self.scaler, self.amp_name = amp_setup(cfg.run.amp, self.device, cfg.run.cpu_bf16)
         def augment(spec: str):
             params = AugmentParams.from_yaml(spec) if spec.endswith((".yaml", ".yml")) else AugmentParams.preset(spec)
             return make_augment(params, self.table, backend=cfg.aug.backend, device=self.device)
