@@ -387,3 +387,43 @@ def test_triton_interpreter_in_subprocess():
     assert proc.returncode == 0, tail
     passed = re.search(r"(\d+) passed", proc.stdout)
     assert passed and int(passed.group(1)) >= 20, tail
+
+
+def test_triton_kernels_compile_for_sm90_without_a_gpu():
+    """The GPU lowering of the Triton kernels (not run here): compile for sm_90 with triton's own ptxas."""
+    if INTERPRETING or "triton" not in nce_mod._FORWARD:
+        pytest.skip("needs triton and compiled (not interpreted) kernels")
+    triton = pytest.importorskip("triton")
+    try:
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+    except ImportError as e:
+        pytest.skip(f"triton's compiler API moved: {e}")
+    from msclr.kernels import infonce as tk
+
+    target = GPUTarget("cuda", 90, 32)
+
+    def signature(fn, constexprs, pointer_types):
+        def kind(name):
+            if name in constexprs:
+                return "constexpr"
+            if name.endswith("_ptr"):
+                return pointer_types.get(name, "*fp32")
+            return "fp32" if name == "inv_tau" else "i32"
+
+        return {name: kind(name) for name in fn.arg_names}
+
+    for dtype in ("fp32", "bf16"):
+        lowp = dtype != "fp32"
+        block_n, block_q, warps, stages = tk.launch_config(lowp, True, False)
+        consts = dict(HAS_Q2=True, WITH_GRAD=True, TOPK=5, KP=8, LOWP_DOT=lowp, PRECISION="tf32x3")
+        consts.update(BLOCK_N=block_n, BLOCK_Q=block_q, BLOCK_D=128)
+        ptrs = {"valid_ptr": "*i64", "topi_ptr": "*i64"}
+        if lowp:
+            ptrs.update(q_ptr="*bf16", q2_ptr="*bf16", queue_ptr="*bf16")
+        src = ASTSource(tk._stream, signature(tk._stream, consts, ptrs), constexprs=consts)
+        compiled = triton.compile(src, target=target, options=dict(num_warps=warps, num_stages=stages))
+        assert compiled.metadata.shared <= 227 * 1024, f"{dtype}: {compiled.metadata.shared} bytes of shared memory"
+    consts = dict(HAS_Q2=True, WITH_GRAD=True, TOPK=5, KP=8, BLOCK_N=tk.FINALIZE_BLOCK_N, BLOCK_D=128)
+    src = ASTSource(tk._finalize, signature(tk._finalize, consts, {"topi_ptr": "*i64", "idx_ptr": "*i64"}), consts)
+    triton.compile(src, target=target, options=dict(num_warps=tk.FINALIZE_WARPS))
