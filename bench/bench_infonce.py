@@ -9,8 +9,9 @@ autograd backward only scales it; "compile" is torch.compile of the reference fu
 computes dq in its forward). Few rounds: the reference takes seconds per call on a 2-core CPU.
 
 The peak memory above the inputs of one forward+backward at the target shape is measured in a
-child process per provider (process high-water mark VmHWM, reset after a warm-up call, on CPU;
-torch.cuda.max_memory_allocated on a GPU) and shown in the table's notes. Run it alone with
+child process per provider (process high-water mark VmHWM, reset after a warm-up call, with glibc
+returning freed memory to the OS so that reused blocks count, on CPU; torch.cuda.max_memory_allocated
+on a GPU) and shown in the table's notes. Run it alone with
     python bench/bench_infonce.py --peak-memory PROVIDER N Q P DEVICE
 """
 
@@ -140,6 +141,9 @@ def peak_memory(provider, n, q_size, p, device, aimclr=False) -> dict | None:
     cmd = [sys.executable, os.path.abspath(__file__), "--peak-memory", provider, str(n), str(q_size), str(p), device]
     cmd += ["--aimclr"] if aimclr else []
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), os.environ.get("PYTHONPATH", "")]))
+    # glibc would keep the warm-up call's freed blocks resident and hide their reuse from the
+    # high-water mark: a fixed 64 KiB mmap threshold and no trim padding return them to the OS.
+    env.update(MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0", MALLOC_TOP_PAD_="0")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     if proc.returncode != 0:
         return {"error": proc.stderr[-500:]}

@@ -189,7 +189,6 @@ def _finalize(
     WITH_GRAD: tl.constexpr,
     TOPK: tl.constexpr,
     KP: tl.constexpr,
-    CAND: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
@@ -296,28 +295,52 @@ def _finalize(
             tl.store(dq2_ptr + rows[:, None].to(tl.int64) * D + dcol[None, :], dq2, mask=qmask)
 
     if TOPK > 0:
-        # Top-k of the splits' candidate sets, selected in descending order; -1 where none is valid.
-        c = tl.arange(0, CAND)
-        c_split = c // KP
-        c_k = c % KP
-        c_ok = (c_split < n_splits) & (c_k < TOPK)
-        off = (c_split[None, :].to(tl.int64) * N + rows[:, None]) * KP + c_k[None, :]
-        cmask = row_ok[:, None] & c_ok[None, :]
-        cand_v = tl.load(topv_ptr + off, mask=cmask, other=neg_inf)
-        cand_i = tl.load(topi_ptr + off, mask=cmask, other=-1)
+        # Merge the splits' candidate sets into one (replace-the-worst, as in _stream; O(splits * k)
+        # per query, so a queue cut into many splits is fine), then emit it in descending order.
+        kcol = tl.arange(0, KP)
+        best_v = tl.where(kcol[None, :] < TOPK, neg_inf, float("inf")) + tl.zeros([BLOCK_N, KP], tl.float32)
+        best_i = tl.full([BLOCK_N, KP], -1, tl.int64)
+        for sp in range(n_splits):
+            base = (sp * N + rows.to(tl.int64)) * KP
+            for c in tl.static_range(TOPK):
+                v = tl.load(topv_ptr + base + c, mask=row_ok, other=neg_inf)
+                ix = tl.load(topi_ptr + base + c, mask=row_ok, other=-1)
+                worst = tl.min(best_v, 1)
+                wpos = tl.argmin(best_v, 1)
+                hit = (v > worst)[:, None] & (kcol[None, :] == wpos[:, None])
+                best_v = tl.where(hit, v[:, None], best_v)
+                best_i = tl.where(hit, ix[:, None], best_i)
+        best_v = tl.where(kcol[None, :] < TOPK, best_v, neg_inf)  # drop the +inf padding columns
         for r in tl.static_range(TOPK):
-            best = tl.max(cand_v, 1)
-            arg = tl.argmax(cand_v, 1)
-            sel = c[None, :] == arg[:, None]
-            pick = tl.sum(tl.where(sel, cand_i, 0), 1)
-            pick = tl.where(best == neg_inf, -1, pick)
+            top = tl.max(best_v, 1)
+            arg = tl.argmax(best_v, 1)
+            sel = kcol[None, :] == arg[:, None]
+            pick = tl.sum(tl.where(sel, best_i, 0), 1)
+            pick = tl.where(top == neg_inf, -1, pick)
             tl.store(idx_ptr + rows.to(tl.int64) * TOPK + r, pick, mask=row_ok)
-            cand_v = tl.where(sel, neg_inf, cand_v)
+            best_v = tl.where(sel, neg_inf, best_v)
 
 
 def _interpreting() -> bool:
     # Like @triton.jit, the interpreter must be chosen before triton is imported.
     return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+FINALIZE_BLOCK_N, FINALIZE_WARPS = 16, 8  # a (16, D) tile per tensor: the merge math spills at 64 rows
+
+
+def launch_config(lowp: bool, has_q2: bool, interp: bool) -> tuple[int, int, int, int]:
+    """(BLOCK_N, BLOCK_Q, num_warps, num_stages) of _stream.
+
+    Picked from sm_90 compiles made without a GPU (shared memory within an H100's 227 KiB, fewest
+    register spills); not yet tuned by timing on a GPU.
+    """
+    if interp:
+        return 16, 16, 1, 1
+    if lowp:
+        return (32 if has_q2 else 64), 64, 4, 3
+    # fp32: "tf32x3" dots stage their operands in shared memory, hence smaller queue tiles
+    return 64, 32, (8 if has_q2 else 4), 2
 
 
 def _num_sms(device: torch.device) -> int:
@@ -374,12 +397,7 @@ def infonce_queue_forward(
     q2f = q2.float().contiguous() if q2 is not None else qf
     valid = valid.reshape(1).to(device)
 
-    if interp:
-        block_n, block_q, warps, stages = 16, 16, 1, 1
-    elif lowp:
-        block_n, block_q, warps, stages = 64, 64, 8 if q2 is not None else 4, 3
-    else:  # fp32 "tf32x3" operands are staged in shared memory: smaller tiles fit the 227 KiB of an H100
-        block_n, block_q, warps, stages = 64, 32, 8 if q2 is not None else 4, 2
+    block_n, block_q, warps, stages = launch_config(lowp, q2 is not None, interp)
     block_d = max(16, triton.next_power_of_2(D))
     n_blocks = triton.cdiv(N, block_n)
     tiles = triton.cdiv(Q, block_q)  # from the capacity, not `valid`: no device-to-host sync
@@ -401,10 +419,11 @@ def infonce_queue_forward(
         LOWP_DOT=lowp, PRECISION="tf32x3", BLOCK_N=block_n, BLOCK_Q=block_q, BLOCK_D=block_d,
         num_warps=warps, num_stages=stages, **flags,
     )  # fmt: skip
-    _finalize[(n_blocks,)](
+    fin_block = FINALIZE_BLOCK_N
+    _finalize[(triton.cdiv(N, fin_block),)](
         qf, q2f, kf, state[0], state[1], state[2], state[3], state[4], acc, acc2, topv, topi,
         losses, lse, idx, div, dq, dq2, N, D, P, 1.0 / tau, splits,
-        CAND=triton.next_power_of_2(splits * kp), BLOCK_N=block_n, BLOCK_D=block_d, num_warps=4 if not interp else 1,
+        BLOCK_N=fin_block, BLOCK_D=block_d, num_warps=1 if interp else FINALIZE_WARPS,
         **flags,
     )  # fmt: skip
     return losses, lse, idx, div, dq, dq2

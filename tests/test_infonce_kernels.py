@@ -155,6 +155,26 @@ def test_empty_queue_and_fewer_valid_than_topk(backend):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_cpu_thread_counts_agree(threads):
+    """The cpu kernel splits the queue and the queries by thread count: every split merges to the same result."""
+    if "cpu" not in nce_mod._FORWARD:
+        pytest.skip("msclr._C (the cpu backend) is not built")
+    before = torch.get_num_threads()
+    q, k, queue, q2 = problem(300, 2, 3000, 32, seed=3)
+    try:
+        torch.set_num_threads(threads)
+        got, g_got = run("cpu", q, k, queue, 0.1, valid=2900, topk=4, q2=q2)
+    finally:
+        torch.set_num_threads(before)
+    want, g_want = run("reference", q, k, queue, 0.1, valid=2900, topk=4, q2=q2)
+    torch.testing.assert_close(got.losses, want.losses, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got.divergence, want.divergence, rtol=1e-5, atol=1e-5)
+    assert_topk_matches(got.topk, q, queue, 2900, 4)
+    for a, b in zip(g_got, g_want):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_topk_16_on_a_larger_queue(backend):
     name, device = backend
     if name == "triton" and device == "cpu":
@@ -324,7 +344,7 @@ def test_cpu_never_allocates_n_by_q():
     """The largest allocation inside the cpu op is far below one N x Q float32 logits matrix."""
     if "cpu" not in nce_mod._FORWARD:
         pytest.skip("msclr._C (the cpu backend) is not built")
-    n, qn = 128, 8192
+    n, qn = 128, 32768
     q, k, queue, q2 = problem(n, 3, qn, 64)
     from torch.profiler import ProfilerActivity, profile
 
@@ -367,3 +387,43 @@ def test_triton_interpreter_in_subprocess():
     assert proc.returncode == 0, tail
     passed = re.search(r"(\d+) passed", proc.stdout)
     assert passed and int(passed.group(1)) >= 20, tail
+
+
+def test_triton_kernels_compile_for_sm90_without_a_gpu():
+    """The GPU lowering of the Triton kernels (not run here): compile for sm_90 with triton's own ptxas."""
+    if INTERPRETING or "triton" not in nce_mod._FORWARD:
+        pytest.skip("needs triton and compiled (not interpreted) kernels")
+    triton = pytest.importorskip("triton")
+    try:
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+    except ImportError as e:
+        pytest.skip(f"triton's compiler API moved: {e}")
+    from msclr.kernels import infonce as tk
+
+    target = GPUTarget("cuda", 90, 32)
+
+    def signature(fn, constexprs, pointer_types):
+        def kind(name):
+            if name in constexprs:
+                return "constexpr"
+            if name.endswith("_ptr"):
+                return pointer_types.get(name, "*fp32")
+            return "fp32" if name == "inv_tau" else "i32"
+
+        return {name: kind(name) for name in fn.arg_names}
+
+    for dtype in ("fp32", "bf16"):
+        lowp = dtype != "fp32"
+        block_n, block_q, warps, stages = tk.launch_config(lowp, True, False)
+        consts = dict(HAS_Q2=True, WITH_GRAD=True, TOPK=5, KP=8, LOWP_DOT=lowp, PRECISION="tf32x3")
+        consts.update(BLOCK_N=block_n, BLOCK_Q=block_q, BLOCK_D=128)
+        ptrs = {"valid_ptr": "*i64", "topi_ptr": "*i64"}
+        if lowp:
+            ptrs.update(q_ptr="*bf16", q2_ptr="*bf16", queue_ptr="*bf16")
+        src = ASTSource(tk._stream, signature(tk._stream, consts, ptrs), constexprs=consts)
+        compiled = triton.compile(src, target=target, options=dict(num_warps=warps, num_stages=stages))
+        assert compiled.metadata.shared <= 227 * 1024, f"{dtype}: {compiled.metadata.shared} bytes of shared memory"
+    consts = dict(HAS_Q2=True, WITH_GRAD=True, TOPK=5, KP=8, BLOCK_N=tk.FINALIZE_BLOCK_N, BLOCK_D=128)
+    src = ASTSource(tk._finalize, signature(tk._finalize, consts, {"topi_ptr": "*i64", "idx_ptr": "*i64"}), consts)
+    triton.compile(src, target=target, options=dict(num_warps=tk.FINALIZE_WARPS))

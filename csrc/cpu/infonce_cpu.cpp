@@ -15,13 +15,15 @@
 // and the positives k_ip enter only at the end (finalize), where the state is turned into
 // loss, lse, divergence, dq and dq2 with the formulas of msclr/ops/reference.py.
 //
-// CPU layout of the work: the queue is cut into `splits` contiguous ranges (one per thread
-// when Q is large) and the queries into `groups`; each (group, split) work item streams its
-// queue range in tiles of kQueueTile rows: one small GEMM gives the logits of a block of
-// queries against the tile (held in a bounded scratch buffer, never N x Q), a vectorised row
-// pass does the online softmax, and a second GEMM adds exp-weights @ tile into `a`. The
-// per-split states are merged per query at the end (same algebra as the online update).
+// CPU layout of the work: queries are cut into blocks of kQueryBlock (grouped per work item) and
+// the queue into `splits` contiguous ranges; work items (group, split), a few per thread, are
+// handed out dynamically. Each item streams its queue range in tiles of kQueueTile rows: a small
+// register-blocked GEMM gives the tile's logits for a query block, transposed (queue row x query,
+// in a bounded scratch buffer, never N x Q), a vectorised pass along the queries does the online
+// softmax, and a second GEMM adds exp-weights^T @ tile into `a`. The per-split states are merged
+// per query at the end (the same algebra as the online update).
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -94,22 +96,22 @@ std::vector<at::Tensor> alloc_infonce_outputs(const at::Tensor& q, int64_t topk,
 namespace {
 
 constexpr int64_t kQueueTile = 256;   // queue rows per tile: 128 KiB of fp32 rows at D = 128, stays in L2
-constexpr int64_t kQueryBlock = 128;  // queries per GEMM block: a 128 x 256 fp32 logits tile is 128 KiB
+constexpr int64_t kQueryBlock = 128;  // queries per block: a 256 x 128 fp32 logits tile is 128 KiB
 
-// ------------------------------------------------------------------ vectorisable row kernels
-// Plain loops over 8 independent lanes so that the compiler vectorises them without
-// -ffast-math; on x86-64 with GCC they are also compiled for AVX2+FMA and picked at run time.
+// ------------------------------------------------------------------ vectorisable kernels
+// Plain loops that the compiler vectorises without -ffast-math; on x86-64 with GCC they are also
+// compiled for AVX2+FMA and picked at run time. No BLAS is called inside the parallel region:
+// a multithreaded BLAS nested in it oversubscribes the cores (measured: 10x slower on 2 cores).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define MSCLR_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define MSCLR_MULTIVERSION
 #endif
-
-constexpr int kLanes = 8;
+#define MSCLR_INLINE inline __attribute__((always_inline))
 
 // exp(x) for x <= 0 (every argument here is u - running max), within ~1 ulp (Cephes expf
 // polynomial); exactly 0 below -87 where float underflows. Branch-free so that loops vectorise.
-inline float exp_nonpositive(float x) {
+MSCLR_INLINE float exp_nonpositive(float x) {
   const float xc = x < -87.0f ? -87.0f : x;
   const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x / ln 2)
   const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;             // two-part ln 2
@@ -125,68 +127,184 @@ inline float exp_nonpositive(float x) {
   std::memcpy(&scale, &bits, sizeof(scale));
   return x < -87.0f ? 0.0f : y * scale;
 }
-inline double exp_nonpositive(double x) { return std::exp(x); }
+MSCLR_INLINE double exp_nonpositive(double x) { return std::exp(x); }
 
-MSCLR_MULTIVERSION float row_max(const float* x, int64_t n) {
-  float lane[kLanes];
-  for (int t = 0; t < kLanes; ++t) lane[t] = -std::numeric_limits<float>::infinity();
+// 32-byte vectors (GCC/Clang vector extensions): one AVX register, or two SSE ones in the default clone.
+template <typename T>
+struct Vec32;
+template <>
+struct Vec32<float> {
+  typedef float type __attribute__((vector_size(32)));
+};
+template <>
+struct Vec32<double> {
+  typedef double type __attribute__((vector_size(32)));
+};
+
+// C[MR x NR] (+)= A[MR x K] B[K x NR]; A is read as A[r * a_rs + k * a_ks] so that a transposed A
+// needs no copy. The MR x NR accumulators stay in vector registers.
+template <typename T, int MR, int NR>
+MSCLR_INLINE void micro_gemm(int64_t K, const T* __restrict__ A, int64_t a_rs, int64_t a_ks, const T* __restrict__ B,
+                             int64_t ldb, T* __restrict__ C, int64_t ldc, bool accumulate) {
+  using V = typename Vec32<T>::type;
+  constexpr int W = sizeof(V) / sizeof(T), NV = NR / W;
+  V c[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) {
+      if (accumulate)
+        std::memcpy(&c[r][v], C + r * ldc + v * W, sizeof(V));
+      else
+        c[r][v] = V{};
+    }
+  for (int64_t k = 0; k < K; ++k) {
+    V b[NV];
+    for (int v = 0; v < NV; ++v) std::memcpy(&b[v], B + k * ldb + v * W, sizeof(V));
+    for (int r = 0; r < MR; ++r) {
+      const T a = A[r * a_rs + k * a_ks];
+      for (int v = 0; v < NV; ++v) c[r][v] += a * b[v];
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) std::memcpy(C + r * ldc + v * W, &c[r][v], sizeof(V));
+}
+
+// C[M x N] (+)= A[M x K] B[K x N] for the small tiles of this kernel. Column panels of B (K x 16)
+// are reused from L1 across all row blocks; leftover columns take a plain loop.
+template <typename T>
+MSCLR_INLINE void small_gemm_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_ks, const T* B,
+                                  int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+  constexpr int MR = 6, NR = 16;  // 12 + 2 + 1 of the 16 AVX2 registers for float
   int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int t = 0; t < kLanes; ++t) lane[t] = lane[t] > x[j + t] ? lane[t] : x[j + t];
-  float best = -std::numeric_limits<float>::infinity();
-  for (; j < n; ++j) best = std::max(best, x[j]);
-  for (int t = 0; t < kLanes; ++t) best = std::max(best, lane[t]);
-  return best;
+  for (; j + NR <= N; j += NR) {
+    int64_t r = 0;
+    for (; r + MR <= M; r += MR)
+      micro_gemm<T, MR, NR>(K, A + r * a_rs, a_rs, a_ks, B + j, ldb, C + r * ldc + j, ldc, accumulate);
+    for (; r + 2 <= M; r += 2)
+      micro_gemm<T, 2, NR>(K, A + r * a_rs, a_rs, a_ks, B + j, ldb, C + r * ldc + j, ldc, accumulate);
+    for (; r < M; ++r) micro_gemm<T, 1, NR>(K, A + r * a_rs, a_rs, a_ks, B + j, ldb, C + r * ldc + j, ldc, accumulate);
+  }
+  for (int64_t r = 0; r < M && j < N; ++r)
+    for (int64_t jj = j; jj < N; ++jj) {
+      T sum = accumulate ? C[r * ldc + jj] : T(0);
+      for (int64_t k = 0; k < K; ++k) sum += A[r * a_rs + k * a_ks] * B[k * ldb + jj];
+      C[r * ldc + jj] = sum;
+    }
 }
 
-// x <- exp(x - shift); returns sum_j x_j and, when y != nullptr, *dot = sum_j x_j y_j.
-MSCLR_MULTIVERSION float exp_shift_sum(float* x, const float* y, int64_t n, float shift, float* dot) {
-  float sum[kLanes] = {}, dsum[kLanes] = {};
-  int64_t j = 0;
-  if (y == nullptr) {
-    for (; j + kLanes <= n; j += kLanes)
-      for (int t = 0; t < kLanes; ++t) {
-        const float e = exp_nonpositive(x[j + t] - shift);
-        x[j + t] = e;
-        sum[t] += e;
+// mx[r] = max_j u[j * ld + r] (j < rows, r < n): one query per column, vectorised across queries.
+template <typename T>
+MSCLR_INLINE void col_max_impl(const T* __restrict__ u, int64_t rows, int64_t n, int64_t ld, T* __restrict__ mx) {
+  for (int64_t r = 0; r < n; ++r) mx[r] = -std::numeric_limits<T>::infinity();
+  for (int64_t j = 0; j < rows; ++j) {
+    const T* __restrict__ row = u + j * ld;
+    for (int64_t r = 0; r < n; ++r) mx[r] = mx[r] > row[r] ? mx[r] : row[r];
+  }
+}
+
+// u <- exp(u - shift[r]) column-wise; sum[r] = sum_j u; when y != nullptr, dot[r] = sum_j u * y.
+template <typename T>
+MSCLR_INLINE void col_exp_sum_impl(T* __restrict__ u, const T* __restrict__ y, int64_t rows, int64_t n, int64_t ld,
+                                   const T* __restrict__ shift, T* __restrict__ sum, T* __restrict__ dot) {
+  for (int64_t r = 0; r < n; ++r) sum[r] = 0, dot[r] = 0;
+  for (int64_t j = 0; j < rows; ++j) {
+    T* __restrict__ row = u + j * ld;
+    if (y == nullptr) {
+      for (int64_t r = 0; r < n; ++r) {
+        const T e = exp_nonpositive(row[r] - shift[r]);
+        row[r] = e;
+        sum[r] += e;
       }
-  } else {
-    for (; j + kLanes <= n; j += kLanes)
-      for (int t = 0; t < kLanes; ++t) {
-        const float e = exp_nonpositive(x[j + t] - shift);
-        x[j + t] = e;
-        sum[t] += e;
-        dsum[t] += e * y[j + t];
+    } else {
+      const T* __restrict__ yrow = y + j * ld;
+      for (int64_t r = 0; r < n; ++r) {
+        const T e = exp_nonpositive(row[r] - shift[r]);
+        row[r] = e;
+        sum[r] += e;
+        dot[r] += e * yrow[r];
       }
+    }
   }
-  for (; j < n; ++j) {
-    const float e = exp_nonpositive(x[j] - shift);
-    x[j] = e;
-    sum[0] += e;
-    if (y != nullptr) dsum[0] += e * y[j];
-  }
-  float s = 0, d = 0;
-  for (int t = 0; t < kLanes; ++t) s += sum[t], d += dsum[t];
-  if (dot != nullptr) *dot = d;
-  return s;
 }
 
-// float64 versions (tests, gradcheck): plain loops.
-double row_max(const double* x, int64_t n) {
-  double best = -std::numeric_limits<double>::infinity();
-  for (int64_t j = 0; j < n; ++j) best = std::max(best, x[j]);
-  return best;
+MSCLR_MULTIVERSION void small_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks,
+                                   const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  small_gemm_impl<float>(M, N, K, A, a_rs, a_ks, B, ldb, C, ldc, accumulate);
+}
+// float: explicit 8-wide vectors (GCC does not if-convert the scalar exp on its own). The helpers
+// are always inlined, so the vector-ABI note GCC gives for the default (SSE) clone does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+using v8f = Vec32<float>::type;
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+MSCLR_INLINE v8f load8(const float* p) {
+  v8f v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+MSCLR_INLINE void store8(float* p, v8f v) { std::memcpy(p, &v, sizeof(v)); }
+
+// exp_nonpositive on 8 lanes.
+MSCLR_INLINE v8f exp_nonpositive(v8f x) {
+  const v8f lo = v8f{} - 87.0f;
+  const v8f xc = x < lo ? lo : x;
+  const v8f n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const v8f r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
+  v8f p = v8f{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const v8f y = p * r * r + r + 1.0f;
+  const v8i bits = (__builtin_convertvector(n, v8i) + 127) << 23;
+  v8f scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return x < lo ? v8f{} : y * scale;
 }
 
-double exp_shift_sum(double* x, const double* y, int64_t n, double shift, double* dot) {
-  double s = 0, d = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    x[j] = std::exp(x[j] - shift);
-    s += x[j];
-    if (y != nullptr) d += x[j] * y[j];
+MSCLR_MULTIVERSION void col_max(const float* __restrict__ u, int64_t rows, int64_t n, int64_t ld,
+                                float* __restrict__ mx) {
+  int64_t r = 0;
+  for (; r + 8 <= n; r += 8) {
+    v8f m = v8f{} - std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < rows; ++j) {
+      const v8f x = load8(u + j * ld + r);
+      m = m > x ? m : x;
+    }
+    store8(mx + r, m);
   }
-  if (dot != nullptr) *dot = d;
-  return s;
+  if (r < n) col_max_impl<float>(u + r, rows, n - r, ld, mx + r);
+}
+
+MSCLR_MULTIVERSION void col_exp_sum(float* __restrict__ u, const float* __restrict__ y, int64_t rows, int64_t n,
+                                    int64_t ld, const float* __restrict__ shift, float* __restrict__ sum,
+                                    float* __restrict__ dot) {
+  int64_t r = 0;
+  for (; r + 8 <= n; r += 8) {
+    const v8f sh = load8(shift + r);
+    v8f s = v8f{}, d = v8f{};
+    for (int64_t j = 0; j < rows; ++j) {
+      const v8f e = exp_nonpositive(load8(u + j * ld + r) - sh);
+      store8(u + j * ld + r, e);
+      s += e;
+      if (y != nullptr) d += e * load8(y + j * ld + r);
+    }
+    store8(sum + r, s);
+    store8(dot + r, d);
+  }
+  if (r < n) col_exp_sum_impl<float>(u + r, y == nullptr ? nullptr : y + r, rows, n - r, ld, shift + r, sum + r, dot + r);
+}
+// float64 (tests, gradcheck): the same loops, compiled once.
+void small_gemm(int64_t M, int64_t N, int64_t K, const double* A, int64_t a_rs, int64_t a_ks, const double* B,
+                int64_t ldb, double* C, int64_t ldc, bool accumulate) {
+  small_gemm_impl<double>(M, N, K, A, a_rs, a_ks, B, ldb, C, ldc, accumulate);
+}
+void col_max(const double* u, int64_t rows, int64_t n, int64_t ld, double* mx) {
+  col_max_impl<double>(u, rows, n, ld, mx);
+}
+void col_exp_sum(double* u, const double* y, int64_t rows, int64_t n, int64_t ld, const double* shift, double* sum,
+                 double* dot) {
+  col_exp_sum_impl<double>(u, y, rows, n, ld, shift, sum, dot);
 }
 
 // Insert (v, index) into the descending list (vals, idx) of length K if it beats the last entry.
@@ -202,12 +320,6 @@ inline void topk_insert(T v, int64_t index, T* vals, int64_t* idx, int64_t K) {
   }
   vals[pos] = v;
   idx[pos] = index;
-}
-
-template <typename T>
-void topk_scan(const T* u, int64_t n, int64_t base, T* vals, int64_t* idx, int64_t K) {
-  for (int64_t j = 0; j < n; ++j)
-    if (u[j] > vals[K - 1]) topk_insert(u[j], base + j, vals, idx, K);
 }
 
 template <typename T>
@@ -249,25 +361,39 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
   const at::Tensor qs = (q.to(acc) * (1.0 / tau)).contiguous();
   const at::Tensor q2s = has_q2 ? (q2_opt->to(acc) * (1.0 / tau)).contiguous() : at::Tensor();
   const at::Tensor kf = k.to(acc).contiguous();
+  // The same queries transposed per block of kQueryBlock, zero padded: (blocks, D, kQueryBlock). The
+  // logits of a tile come out transposed, u[j][r] (queue row j, query r), so that the online
+  // softmax runs along contiguous queries and the second GEMM reads u without a copy.
+  const int64_t qblocks = (N + kQueryBlock - 1) / kQueryBlock;
+  auto blocked_t = [&](const at::Tensor& x) {
+    return at::constant_pad_nd(x, {0, 0, 0, qblocks * kQueryBlock - N})
+        .view({qblocks, kQueryBlock, D})
+        .transpose(1, 2)
+        .contiguous();
+  };
+  const at::Tensor qt = blocked_t(qs);
+  const at::Tensor q2t = has_q2 ? blocked_t(q2s) : at::Tensor();
   const bool convert_tiles = queue.scalar_type() != acc;
 
   // Work items (query group x queue split), a few per thread and handed out dynamically, so that
   // a thread slowed down by other processes on a shared machine does not hold the others up.
+  // Query groups first (each reads the queue once more, from cache or memory), then queue splits
+  // (each adds a split state of N x D).
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
   const int64_t target_items = threads == 1 ? 1 : 4 * threads;
   const int64_t tiles = (Qv + kQueueTile - 1) / kQueueTile;
-  const int64_t splits = std::max<int64_t>(1, std::min(target_items, tiles));
+  const int64_t groups = std::max<int64_t>(1, std::min(qblocks, target_items));
+  const int64_t blocks_per_group = (qblocks + groups - 1) / groups;
+  const int64_t splits = std::max<int64_t>(1, std::min(tiles, (target_items + groups - 1) / groups));
   const int64_t tiles_per_split = tiles == 0 ? 0 : (tiles + splits - 1) / splits;
-  const int64_t groups = std::max<int64_t>(1, std::min((target_items + splits - 1) / splits, (N + 15) / 16));
-  const int64_t group_rows = (N + groups - 1) / groups;
   const int64_t items = groups * splits;
   std::atomic<int64_t> next_item{0};
 
   // Per-split state: O(splits * N * D), independent of Q.
   const auto opts = q.options().dtype(acc);
   at::Tensor stats = at::empty({5, splits, N}, opts);
-  at::Tensor acc_a = with_grad ? at::empty({splits, N, D}, opts) : at::Tensor();
-  at::Tensor acc_a2 = with_grad && has_q2 ? at::empty({splits, N, D}, opts) : at::Tensor();
+  at::Tensor acc_a = with_grad ? at::zeros({splits, N, D}, opts) : at::Tensor();
+  at::Tensor acc_a2 = with_grad && has_q2 ? at::zeros({splits, N, D}, opts) : at::Tensor();
   at::Tensor topv = at::empty({splits, N, std::max<int64_t>(K, 1)}, opts);
   at::Tensor topi = at::empty({splits, N, std::max<int64_t>(K, 1)}, q.options().dtype(at::kLong));
   States<T> st{N,
@@ -283,74 +409,97 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
                topv.data_ptr<T>(),
                topi.data_ptr<int64_t>()};
   const T neg_inf = -std::numeric_limits<T>::infinity();
+  const T* qt_p = qt.data_ptr<T>();
+  const T* q2t_p = has_q2 ? q2t.data_ptr<T>() : nullptr;
+  const auto queue_type = queue.scalar_type();
+  const void* queue_p = queue.data_ptr();
+  constexpr int64_t LD = kQueryBlock;  // leading dimension of the transposed logits and queries
 
   // ---------------------------------------------------------------- streaming pass
   at::parallel_for(0, std::min(threads, items), 1, [&](int64_t, int64_t) {
-    // Bounded scratch of this thread: logits tiles and one converted queue tile.
-    at::Tensor logits = at::empty({kQueryBlock * kQueueTile}, opts);
-    at::Tensor logits2 = has_q2 ? at::empty({kQueryBlock * kQueueTile}, opts) : at::Tensor();
-    at::Tensor tile_buf = convert_tiles ? at::empty({kQueueTile, D}, opts) : at::Tensor();
+    // Bounded scratch of this thread: transposed logits tiles, one converted queue tile, per-query vectors.
+    // (ATen allocations, so that memory profilers see them too.)
+    at::Tensor ut_buf = at::empty({kQueueTile * LD}, opts);
+    at::Tensor u2t_buf = at::empty({has_q2 ? kQueueTile * LD : 0}, opts);
+    at::Tensor tile_t = at::empty({convert_tiles ? kQueueTile * D : 0}, opts);
+    T* ut = ut_buf.data_ptr<T>();
+    T* u2t = u2t_buf.data_ptr<T>();
+    T* tile_buf = tile_t.data_ptr<T>();
+    std::vector<T> mx(LD), shift(LD), alpha(LD), sum(LD), cross(LD), dummy(LD);
     for (int64_t w = next_item++; w < items; w = next_item++) {
       const int64_t g = w / splits, s = w % splits;
-      const int64_t r0 = g * group_rows, r1 = std::min(N, r0 + group_rows);
+      const int64_t b_begin = g * blocks_per_group, b_end = std::min(qblocks, b_begin + blocks_per_group);
+      const int64_t r0 = std::min(N, b_begin * kQueryBlock), r1 = std::min(N, b_end * kQueryBlock);
       const int64_t j_begin = std::min(Qv, s * tiles_per_split * kQueueTile);
       const int64_t j_end = std::min(Qv, j_begin + tiles_per_split * kQueueTile);
       const int64_t so = s * N;  // offset of this split in the [split][query] arrays
-      for (int64_t i = r0; i < r1; ++i) {
-        st.m[so + i] = st.m2[so + i] = neg_inf;
-        st.l[so + i] = st.l2[so + i] = st.t[so + i] = 0;
-        for (int64_t r = 0; r < K; ++r) st.topv[(so + i) * K + r] = neg_inf, st.topi[(so + i) * K + r] = -1;
+      for (int64_t i = so + r0; i < so + r1; ++i) {
+        st.m[i] = st.m2[i] = neg_inf;
+        st.l[i] = st.l2[i] = st.t[i] = 0;
+        for (int64_t r = 0; r < K; ++r) st.topv[i * K + r] = neg_inf, st.topi[i * K + r] = -1;
       }
-      if (with_grad) acc_a[s].narrow(0, r0, r1 - r0).zero_();
-      if (with_grad && has_q2) acc_a2[s].narrow(0, r0, r1 - r0).zero_();
 
       for (int64_t j0 = j_begin; j0 < j_end; j0 += kQueueTile) {
         const int64_t tq = std::min(kQueueTile, j_end - j0);
-        at::Tensor tile = queue.narrow(0, j0, tq);
-        if (convert_tiles) tile = tile_buf.narrow(0, 0, tq).copy_(tile);
-        const at::Tensor tile_t = tile.t();
-        for (int64_t i0 = r0; i0 < r1; i0 += kQueryBlock) {
-          const int64_t bn = std::min(kQueryBlock, r1 - i0);
-          at::Tensor u = logits.narrow(0, 0, bn * tq).view({bn, tq});
-          at::mm_out(u, qs.narrow(0, i0, bn), tile_t);
-          at::Tensor u2;
-          if (has_q2) {
-            u2 = logits2.narrow(0, 0, bn * tq).view({bn, tq});
-            at::mm_out(u2, q2s.narrow(0, i0, bn), tile_t);
+        const T* tile;  // (tq, D) row-major, accumulation dtype
+        if (!convert_tiles) {
+          tile = static_cast<const T*>(queue_p) + j0 * D;
+        } else {
+          AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, queue_type, "infonce_queue_cpu_tile", [&] {
+            const scalar_t* src = static_cast<const scalar_t*>(queue_p) + j0 * D;
+            for (int64_t x = 0; x < tq * D; ++x) tile_buf[x] = static_cast<T>(src[x]);
+          });
+          tile = tile_buf;
+        }
+        for (int64_t b = b_begin; b < b_end; ++b) {
+          const int64_t i0 = b * kQueryBlock, bn = std::min(kQueryBlock, N - i0);
+          const int64_t bn16 = (bn + 15) / 16 * 16;  // padded queries give zero logits, never read
+          const int64_t x0 = so + i0;                // state index of the block's first query
+          // u[j][r] = queue_j . q_r / tau
+          small_gemm(tq, bn16, D, tile, D, 1, qt_p + b * D * LD, LD, ut, LD, false);
+          if (has_q2) small_gemm(tq, bn16, D, tile, D, 1, q2t_p + b * D * LD, LD, u2t, LD, false);
+          if (K > 0) {
+            for (int64_t j = 0; j < tq; ++j) {
+              const T* row = ut + j * LD;
+              for (int64_t r = 0; r < bn; ++r) {
+                T* vals = st.topv + (x0 + r) * K;
+                if (row[r] > vals[K - 1]) topk_insert(row[r], j0 + j, vals, st.topi + (x0 + r) * K, K);
+              }
+            }
           }
-          T* up = u.data_ptr<T>();
-          T* u2p = has_q2 ? u2.data_ptr<T>() : nullptr;
+          // Online softmax over the tile, one query per column.
+          col_max(ut, tq, bn, LD, mx.data());
           for (int64_t r = 0; r < bn; ++r) {
-            const int64_t i = so + i0 + r;
-            T* ur = up + r * tq;
-            T* u2r = has_q2 ? u2p + r * tq : nullptr;
-            if (K > 0) topk_scan(ur, tq, j0, st.topv + i * K, st.topi + i * K, K);
-            const T m_new = std::max(st.m[i], row_max(ur, tq));
-            const T alpha = std::exp(st.m[i] - m_new);  // 0 on the first tile (m = -inf)
-            T cross = 0;
-            const T sum = exp_shift_sum(ur, u2r, tq, m_new, has_q2 ? &cross : nullptr);
-            st.l[i] = st.l[i] * alpha + sum;
-            st.t[i] = st.t[i] * alpha + cross;
-            st.m[i] = m_new;
-            if (with_grad && alpha != T(1))
-              for (T *a = st.a + i * D, *e = a + D; a < e; ++a) *a *= alpha;
-            if (has_q2) {
-              const T m2_new = std::max(st.m2[i], row_max(u2r, tq));
-              const T alpha2 = std::exp(st.m2[i] - m2_new);
-              st.l2[i] = st.l2[i] * alpha2 + exp_shift_sum(u2r, static_cast<const T*>(nullptr), tq, m2_new, nullptr);
-              st.m2[i] = m2_new;
-              if (with_grad && alpha2 != T(1))
-                for (T *a = st.a2 + i * D, *e = a + D; a < e; ++a) *a *= alpha2;
-            }
+            shift[r] = std::max(st.m[x0 + r], mx[r]);         // finite: the tile has a valid row
+            alpha[r] = std::exp(st.m[x0 + r] - shift[r]);   // 0 on the first tile (m = -inf)
           }
-          if (with_grad) {
-            // a[i] += sum_j exp(u_ij - m_i) queue_j for the block (u now holds the exp-weights)
-            at::Tensor a_blk = acc_a[s].narrow(0, i0, bn);
-            a_blk.addmm_(u, tile);
-            if (has_q2) {
-              at::Tensor a2_blk = acc_a2[s].narrow(0, i0, bn);
-              a2_blk.addmm_(u2, tile);
+          col_exp_sum(ut, has_q2 ? u2t : nullptr, tq, bn, LD, shift.data(), sum.data(), cross.data());
+          for (int64_t r = 0; r < bn; ++r) {
+            const int64_t x = x0 + r;
+            st.l[x] = st.l[x] * alpha[r] + sum[r];
+            st.t[x] = st.t[x] * alpha[r] + cross[r];
+            st.m[x] = shift[r];
+            if (with_grad && alpha[r] != T(1))
+              for (T *a = st.a + x * D, *e = a + D; a < e; ++a) *a *= alpha[r];
+          }
+          // a[r] += sum_j exp(u_jr - m_r) queue_j, i.e. a += u^T tile (u now holds the exp-weights)
+          if (with_grad) small_gemm(bn, D, tq, ut, 1, LD, tile, D, st.a + x0 * D, D, true);
+          if (has_q2) {
+            col_max(u2t, tq, bn, LD, mx.data());
+            for (int64_t r = 0; r < bn; ++r) {
+              shift[r] = std::max(st.m2[x0 + r], mx[r]);
+              alpha[r] = std::exp(st.m2[x0 + r] - shift[r]);
             }
+            col_exp_sum(u2t, static_cast<const T*>(nullptr), tq, bn, LD, shift.data(), sum.data(),
+                        dummy.data());
+            for (int64_t r = 0; r < bn; ++r) {
+              const int64_t x = x0 + r;
+              st.l2[x] = st.l2[x] * alpha[r] + sum[r];
+              st.m2[x] = shift[r];
+              if (with_grad && alpha[r] != T(1))
+                for (T *a = st.a2 + x * D, *e = a + D; a < e; ++a) *a *= alpha[r];
+            }
+            if (with_grad) small_gemm(bn, D, tq, u2t, 1, LD, tile, D, st.a2 + x0 * D, D, true);
           }
         }
       }

@@ -151,6 +151,15 @@ def infonce_queue(
             detached softmax of q over [k_i, queue].
     Gradients flow to q and q2 only; k and queue are treated as constants (they come from the
     momentum encoder in MoCo and get no gradient there either).
+
+    Backends (`backend`: auto, reference, cpu, cuda, triton) never materialise the N x Q logits:
+    they stream the queue in tiles with an online max/sum. The "backward" stream of dq (and dq2)
+    happens in that SAME pass, inside the forward: d loss_i/d q_i and d div_i/d q2_i depend on
+    q_i and the constants only, so they are accumulated alongside the loss (as fused linear
+    cross-entropy does) and the autograd backward merely scales them by the incoming per-sample
+    gradients. The backward therefore never re-reads the queue, which a MoCo step overwrites in
+    place (enqueue) between forward and backward, and the queue is read once instead of twice.
+    The gradient is first order only (no double backward).
     """
     if k.dim() == 2:
         k = k.unsqueeze(1)
