@@ -26,11 +26,26 @@ def store(tmp_path_factory):
 @pytest.mark.parametrize("provider", ["reference", "auto"])
 def test_train_step(benchmark, store, provider, tmp_path):
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    _, cfg = train.parse_args([
-        "--out", str(tmp_path), "--data", str(store.path), "--batch-size", str(BATCH), "--backend", provider,
-        "--device", device, "--aug", "torch", "data.conventions=[ntu25,smplx42,berkeley_mhad43]",
-        "data.frames=50", "data.persons=2", "method.queue_size=32768",
-    ])
+    _, cfg = train.parse_args(
+        [
+            "--out",
+            str(tmp_path),
+            "--data",
+            str(store.path),
+            "--batch-size",
+            str(BATCH),
+            "--backend",
+            provider,
+            "--device",
+            device,
+            "--aug",
+            "torch",
+            "data.conventions=[ntu25,smplx42,berkeley_mhad43]",
+            "data.frames=50",
+            "data.persons=2",
+            "method.queue_size=32768",
+        ]
+    )
     trainer = train.Trainer(cfg)
     batch = next(iter(trainer.loader))
     trainer.train_step(batch)  # warm-up

@@ -93,8 +93,10 @@ def amp_setup(enabled: bool, device: torch.device, cpu_bf16: str = "auto"):
         return (lambda: torch.autocast("cuda", dtype=torch.float16)), scaler, "float16 + GradScaler"
     if cpu_bf16 == "on" or (cpu_bf16 == "auto" and cpu_has_native_bf16()):
         return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)), None, "bfloat16"
-    log.warning("--amp: this CPU has no native bf16 (oneDNN), where bf16 autocast is slower than fp32; "
-                "training in float32 (set run.cpu_bf16=on to force bf16)")
+    log.warning(
+        "--amp: this CPU has no native bf16 (oneDNN), where bf16 autocast is slower than fp32; "
+        "training in float32 (set run.cpu_bf16=on to force bf16)"
+    )
     return nullcontext, None, "float32 (no native bf16 on this CPU)"
 
 
@@ -266,6 +268,7 @@ class Trainer:
             self.optimizer, milestones=list(cfg.optim.milestones), gamma=cfg.optim.gamma
         )
         self.autocast, self.scaler, self.amp_name = amp_setup(cfg.run.amp, self.device, cfg.run.cpu_bf16)
+
         def augment(spec: str):
             params = AugmentParams.from_yaml(spec) if spec.endswith((".yaml", ".yml")) else AugmentParams.preset(spec)
             return make_augment(params, self.table, backend=cfg.aug.backend, device=self.device)

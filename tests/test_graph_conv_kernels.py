@@ -339,10 +339,9 @@ def test_triton_kernels_compile_for_h100(dtype):
     this needs no GPU.
     """
     triton = pytest.importorskip("triton")
+    from msclr.kernels import graph_conv as kernels
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
-
-    from msclr.kernels import graph_conv as kernels
 
     if kernels._INTERPRET:
         pytest.skip("TRITON_INTERPRET=1 in this process")
