@@ -44,7 +44,7 @@ import torch
 
 from ..skeletons import LayoutTable
 from . import plan
-from .params import AugmentError, AugmentParams, draw
+from .params import AugmentError, AugmentParams
 from .plan import needs_masks
 
 
@@ -154,7 +154,7 @@ def _build_pipeline(
     return pipe()
 
 
-class DaliAugment:
+class DaliAugment(plan.AugmenterBase):
     """`aug(x, layout, generator)` through a DALI pipeline; same contract as TorchAugment.
 
     device: "cpu" runs a CPU pipeline (device_id=None); "cuda[:i]" a GPU pipeline on GPU i.
@@ -213,19 +213,6 @@ class DaliAugment:
         return f"DaliAugment({self.params.name}, {where})"
 
     # ---- the shared contract -----------------------------------------------------------------
-
-    def draw(
-        self,
-        n: int,
-        generator: torch.Generator | None = None,
-        *,
-        frames: int,
-        persons: int | None = None,
-        device: torch.device | str | None = None,
-    ) -> dict[str, torch.Tensor]:
-        return draw(
-            self.params, n, frames=frames, joints=self.table.v_max, persons=persons, generator=generator, device=device
-        )
 
     def __call__(self, x: torch.Tensor, layout: torch.Tensor, generator: torch.Generator | None = None):
         plan.check_input(x, layout, self.table)

@@ -14,7 +14,7 @@ import math
 import torch
 
 from ..skeletons import LayoutTable
-from .params import AugmentError, AugmentParams
+from .params import AugmentError, AugmentParams, draw
 
 # Fields `apply` needs, with their per-sample shapes given (N, T, V, M).
 _REQUIRED = {
@@ -217,3 +217,24 @@ def keep_masks(
     axes = torch.arange(3, device=axis_mask.device)
     axis = (axes[None, :] != axis_mask[:, None]).to(torch.float32)
     return frame, joint, axis
+
+
+class AugmenterBase:
+    """What the torch and DALI implementations share: their parameter set, layout table and `draw`."""
+
+    params: AugmentParams
+    table: LayoutTable
+
+    def draw(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        *,
+        frames: int,
+        persons: int | None = None,
+        device: torch.device | str | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Per-sample parameters (msclr.augment.params.DRAWN_FIELDS); `persons` adds a fixed noise field."""
+        return draw(
+            self.params, n, frames=frames, joints=self.table.v_max, persons=persons, generator=generator, device=device
+        )

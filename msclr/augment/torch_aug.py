@@ -12,10 +12,10 @@ import torch
 
 from ..skeletons import LayoutTable
 from . import plan
-from .params import AugmentError, AugmentParams, draw
+from .params import AugmentError, AugmentParams
 
 
-class TorchAugment:
+class TorchAugment(plan.AugmenterBase):
     """`aug(x, layout, generator)` -> augmented copy of the padded batch x (N, 3, T, V_max, M)."""
 
     name = "torch"
@@ -30,20 +30,6 @@ class TorchAugment:
 
     def __repr__(self) -> str:
         return f"TorchAugment({self.params.name}, device={self.device})"
-
-    def draw(
-        self,
-        n: int,
-        generator: torch.Generator | None = None,
-        *,
-        frames: int,
-        persons: int | None = None,
-        device: torch.device | str | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """Per-sample parameters (msclr.augment.params.DRAWN_FIELDS); `persons` adds a fixed noise field."""
-        return draw(
-            self.params, n, frames=frames, joints=self.table.v_max, persons=persons, generator=generator, device=device
-        )
 
     def __call__(self, x: torch.Tensor, layout: torch.Tensor, generator: torch.Generator | None = None):
         plan.check_input(x, layout, self.table)
