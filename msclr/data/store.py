@@ -530,9 +530,7 @@ class StoreBuilder:
             raise StoreError(f"convention {conv.name!r}: data has {data.shape[3]} joints, convention {conv.num_joints}")
         self._write_convention_file(conv)
         atomic_save_npy(self.path / f"{conv.name}.npy", data.astype(np.float32, copy=False), self.durable)
-        atomic_save_npy(self.path / f"{conv.name}.lengths.npy", lengths, self.durable)
-        atomic_save_npy(self.path / f"{conv.name}.available.npy", available, self.durable)
-        self._register(conv, self._entry(conv, data.shape, unit, derived_from, derivation, channels, note))
+        self._finish(conv, data.shape, lengths, available, unit, derived_from, derivation, channels, note)
 
     def allocate(self, conv: Convention | str, shape: Sequence[int]) -> np.ndarray:
         """A zero-filled writable (N, C, T, V, M) float32 memmap; call `commit` when filled."""
@@ -568,6 +566,10 @@ class StoreBuilder:
         lengths, available = self._check_arrays(conv.name, shape, lengths, available, shape[2])
         self._write_convention_file(conv)
         aa.commit()
+        self._finish(conv, shape, lengths, available, unit, derived_from, derivation, channels, note)
+
+    def _finish(self, conv, shape, lengths, available, unit, derived_from, derivation, channels, note) -> None:
+        """After the data array is in place: its lengths and availability, then the metadata entry."""
         atomic_save_npy(self.path / f"{conv.name}.lengths.npy", lengths, self.durable)
         atomic_save_npy(self.path / f"{conv.name}.available.npy", available, self.durable)
         self._register(conv, self._entry(conv, shape, unit, derived_from, derivation, channels, note))
