@@ -293,6 +293,8 @@ class Trainer:
             "rng": rng_state(),
             "config": OmegaConf.to_container(self.cfg),
             "conventions": list(self.table.names),
+            # the definitions travel with the weights, so user conventions load without their files
+            "convention_specs": [c.to_dict() for c in self.table.conventions],
         }
 
     def load(self, path: Path) -> None:
@@ -542,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Checkpoint: {path}\nLogs: {trainer.out / 'log.csv'}"
         + (f", TensorBoard: tensorboard --logdir {trainer.out / 'tb'}" if (trainer.out / "tb").exists() else "")
         + f"\nResume: python -m msclr.train --resume {path}\n"
-        "Evaluate: linear evaluation (python -m msclr.evaluate) is not available yet in this version."
+        f"Evaluate: python -m msclr.evaluate linear --ckpt {path}   (also knn, semi, finetune, ensemble, transfer)"
     )
     return 130 if trainer.stop_signal else 0
 

@@ -1,0 +1,598 @@
+"""Evaluation protocols: linear, KNN, semi-supervised, fine-tuning, transfer, ensemble, fusion.
+
+Every protocol works on an `EvalContext` (checkpoint + store + split + conventions) and
+returns a result dict that `__main__` writes as the JSON report. Hyper-parameters default
+to SkeletonCLR/AimCLR's (DESIGN.md section 7).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ..data.store import is_store
+from ..skeletons import LayoutTable
+from . import report
+from .checkpoint import Pretrained, build_encoder, read_checkpoint
+from .features import FeatureSet, cached_features, eval_dataset, extract, file_identity, split_indices
+from .model import SkeletonModel
+
+log = logging.getLogger("msclr.evaluate")
+
+
+class EvalError(ValueError):
+    """A request evaluation cannot serve (the message says what is missing and where)."""
+
+
+@dataclass
+class EvalContext:
+    pre: Pretrained
+    store: object  # msclr.data.Store
+    split: str
+    conventions: list[str]  # evaluated conventions, in layout order of `table`
+    table: LayoutTable
+    encoder: nn.Module
+    new_conventions: list[str]  # conventions the checkpoint has never seen (transfer)
+    device: torch.device
+    out: Path
+    backend: str = "auto"
+    batch_size: int = 128
+    seed: int = 0
+    random_init: bool = False
+    plots: bool = True
+    written: list[str] = field(default_factory=list)
+
+    @property
+    def class_names(self) -> list[str]:
+        names = self.store.class_names
+        return list(names) if names else [str(i) for i in range(self.store.num_classes)]
+
+    @property
+    def frames(self) -> int:
+        return int(self.pre.config.data.frames)
+
+    @property
+    def stream(self) -> str:
+        return str(self.pre.config.data.stream)
+
+    def dataset(self, part: str, train: bool = False, conventions: list[str] | None = None):
+        return eval_dataset(
+            self.store,
+            self.table,
+            conventions or self.conventions,
+            T=self.frames,
+            M=self.pre.persons,
+            split=(self.split, part),
+            train=train,
+        )
+
+    def features(self, part: str) -> FeatureSet:
+        """Frozen-encoder features of a split part, cached in <out>/cache."""
+        ident = {"random_init": self.seed} if self.random_init else file_identity(self.pre.path)
+        key = dict(
+            ckpt=ident,
+            store=str(Path(self.store.path).resolve()),
+            split=self.split,
+            part=part,
+            T=self.frames,
+            M=self.pre.persons,
+            conventions=self.conventions,
+            table=list(self.table.names),
+            stream=self.stream,
+            new=self.new_conventions,
+        )
+        return cached_features(
+            self.out / "cache",
+            key,
+            lambda: extract(
+                self.encoder,
+                self.dataset(part),
+                self.table,
+                self.stream,
+                self.device,
+                self.batch_size,
+                desc=f"features ({part})",
+            ),
+        )
+
+
+# ---------------------------------------------------------------------------- set-up
+def default_store_path(pre: Pretrained) -> Path:
+    """The store the checkpoint was trained on (synthetic runs: <run out>/synthetic)."""
+    d = pre.config.data
+    if d.store is not None:
+        return Path(d.store)
+    for cand in (pre.path.parent / "synthetic", Path(pre.config.run.out) / "synthetic"):
+        if (cand / "store.json").is_file() or (cand.is_dir() and any(cand.iterdir())):
+            return cand
+    return pre.path.parent / "synthetic"
+
+
+def open_eval_store(pre: Pretrained, data: str | Path | None):
+    from ..data import open_store
+    from ..data.store import is_store
+    from ..data.synthetic import make_synthetic_store
+
+    path = Path(data) if data else default_store_path(pre)
+    if data is None and pre.config.data.store is None and not is_store(path):
+        syn = pre.config.data.synthetic  # regenerate the run's synthetic data (seeded)
+        log.info("re-creating the synthetic data of the checkpoint in %s", path)
+        return make_synthetic_store(path, num_samples=int(syn.num_samples), T=int(syn.frames), seed=int(syn.seed))
+    if not is_store(path):
+        raise EvalError(f"--data {path}: not a prepared store (make one with python -m msclr.prepare)")
+    return open_store(path)
+
+
+def make_context(
+    ckpt: str | Path,
+    data: str | Path | None = None,
+    split: str | None = None,
+    conventions: list[str] | None = None,
+    out: str | Path | None = None,
+    device: str = "auto",
+    backend: str = "auto",
+    batch_size: int = 128,
+    seed: int = 0,
+    random_init: bool = False,
+    allow_new: bool = False,
+    plots: bool = True,
+    protocol: str = "eval",
+) -> EvalContext:
+    """Open checkpoint and store, check that they fit, and rebuild the encoder on the device.
+
+    conventions: evaluated conventions (default: those of the checkpoint found in the store;
+    with allow_new (transfer), every convention of the store).
+    """
+    from ..data import open_store
+
+    # a store given on the command line also defines user conventions of older checkpoints
+    pre = read_checkpoint(ckpt, store=open_store(data) if data and is_store(data) else None)
+    store = open_eval_store(pre, data)
+    if conventions:
+        absent = [c for c in conventions if c not in store.conventions]
+        if absent:
+            raise EvalError(f"store {store.path} has no convention {absent} (it has {store.conventions})")
+        unknown = [c for c in conventions if c not in pre.names]
+        if unknown and not allow_new:
+            raise EvalError(
+                f"checkpoint {pre.path} was not trained on {unknown} (it knows {pre.names}); "
+                "use `evaluate transfer` to evaluate on other conventions"
+            )
+        names = list(conventions)
+    elif allow_new:
+        names = list(store.conventions)
+    else:
+        names = [c for c in pre.names if c in store.conventions]
+        if not names:
+            raise EvalError(
+                f"store {store.path} has none of the checkpoint's conventions {pre.names} "
+                f"(it has {store.conventions}); use `evaluate transfer` for other conventions"
+            )
+        skipped = [c for c in pre.names if c not in store.conventions]
+        if skipped:
+            log.warning("store %s lacks the checkpoint's conventions %s; evaluating %s", store.path, skipped, names)
+    for c in names:  # a store and a checkpoint may define a convention of the same name differently
+        if c in pre.names:
+            mine = pre.conventions[pre.names.index(c)]
+            if mine.num_joints != store.convention(c).num_joints:
+                raise EvalError(
+                    f"convention {c!r}: {mine.num_joints} joints in checkpoint {pre.path}, "
+                    f"{store.convention(c).num_joints} in store {store.path}"
+                )
+    splits = list(store.splits)
+    if split is None:
+        split = pre.config.data.split or (splits[0] if splits else None)
+    if split is None or split not in splits:
+        raise EvalError(
+            f"store {store.path}: no split {split!r} (it has {splits or 'none'}); evaluation needs train and "
+            "test parts: pass --split or prepare the store with one"
+        )
+    table = LayoutTable([store.convention(c) for c in names], strategy=str(pre.config.model.strategy))
+    encoder, new = build_encoder(pre, table, backend=backend, random_init=random_init)
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise EvalError("--device cuda was asked for but no GPU is visible")
+    out = Path(out) if out else pre.path.parent / f"eval_{protocol}"
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = EvalContext(
+        pre, store, split, names, table, encoder.to(dev), new, dev, out, backend, batch_size, seed, random_init, plots
+    )
+    if random_init or new:
+        recalibrate_bn(ctx, only_input=not random_init, layouts=None if random_init else new)
+    return ctx
+
+
+@torch.no_grad()
+def recalibrate_bn(ctx: EvalContext, only_input: bool, layouts: list[str] | None) -> None:
+    """BatchNorm running statistics from the train part (eval-mode crops, no weight change).
+
+    Used for a randomly initialised encoder (all BN layers: the floor of an evaluation is a
+    random network with sensible statistics) and for conventions new to a checkpoint (their
+    input BatchNorm only, so the shared layers keep their pre-trained statistics).
+    """
+    from ..models import LayoutInputNorm, MaskedBatchNorm
+    from ..train import to_stream
+
+    enc = ctx.encoder
+    mods = [m for m in enc.modules() if isinstance(m, (MaskedBatchNorm, LayoutInputNorm))]
+    if only_input:
+        mods = [enc.data_bn]
+    names = layouts or ctx.conventions
+    ds = ctx.dataset("train", conventions=names)
+    loader = torch.utils.data.DataLoader(ds, batch_size=ctx.batch_size, shuffle=False)
+    saved = {id(m): m.momentum for m in mods}
+    enc.eval()
+    calls = 0
+    try:
+        for batch in tqdm(loader, desc="BN statistics", unit="batch", leave=False, disable=None):
+            for name in names:
+                l = ctx.table.layout_id(name)
+                rows = batch["available"][:, l].nonzero().flatten()
+                if rows.numel() == 0:
+                    continue
+                calls += 1
+                for m in mods:  # running average of the batch statistics seen so far
+                    m.momentum = 1.0 / calls
+                    m.train()
+                x = batch["x"][rows, l].to(ctx.device)
+                layout = torch.full((rows.numel(),), l, dtype=torch.long, device=ctx.device)
+                x = to_stream(x, layout, ctx.stream, ctx.table)
+                if only_input:
+                    enc.data_bn(x, layout, enc.joint_mask[layout])
+                else:
+                    enc(x, layout)
+                for m in mods:
+                    m.eval()
+    finally:
+        for m in mods:
+            m.momentum = saved[id(m)]
+        enc.eval()
+    log.info("BatchNorm statistics of %s recomputed from %d train batches", names, calls)
+
+
+# ---------------------------------------------------------------------------- helpers
+def milestones_for(epochs: int, milestones) -> list[int]:
+    """lr x0.1 epochs: as given, else at 80 % of the run (80 of AimCLR's 100)."""
+    return [int(m) for m in milestones] if milestones else [max(1, int(round(epochs * 0.8)))]
+
+
+def _sgd_schedule(params, lr, momentum, wd, epochs, milestones):
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
+    return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones_for(epochs, milestones), gamma=0.1)
+
+
+def fit_linear(
+    feats: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    epochs: int = 100,
+    lr: float = 3.0,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    milestones=(80,),
+    batch_size: int = 128,
+    seed: int = 0,
+    desc: str = "linear",
+) -> nn.Linear:
+    """Train a linear classifier on fixed features (SkeletonCLR/AimCLR linear evaluation)."""
+    if feats.shape[0] == 0:
+        raise EvalError("no training features (is the train part of the split empty?)")
+    g = torch.Generator().manual_seed(seed)
+    fc = nn.Linear(feats.shape[1], num_classes)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        fc.reset_parameters()
+    opt, sched = _sgd_schedule(fc.parameters(), lr, momentum, weight_decay, epochs, milestones)
+    n = feats.shape[0]
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", leave=False, disable=None)
+    for _ in bar:
+        perm = torch.randperm(n, generator=g)
+        for i in range(0, n, batch_size):
+            idx = perm[i : i + batch_size]
+            loss = F.cross_entropy(fc(feats[idx]), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        sched.step()
+        bar.set_postfix(loss=f"{float(loss):.3f}")
+    return fc.eval()
+
+
+def _finish(ctx: EvalContext, name: str, scores, labels, ids, extra: dict) -> dict:
+    """Metrics, confusion matrix PNG and score file of one set of test scores."""
+    m = report.metrics(scores, labels, ctx.class_names)
+    files = {"scores": str(report.save_scores(ctx.out / f"scores_{name}.npz", ids, scores, labels, ctx.class_names))}
+    if ctx.plots:
+        title = f"{name}: top-1 {100 * m['top1']:.1f}% ({Path(ctx.store.path).name}, {ctx.split} test)"
+        files["confusion"] = str(report.plot_confusion(np.asarray(m["confusion"]), ctx.class_names,
+                                                      ctx.out / f"confusion_{name}.png", title))  # fmt: skip
+    return {**m, **extra, "files": files}
+
+
+def _tsne(ctx: EvalContext, fs: FeatureSet, title: str) -> str | None:
+    if not ctx.plots:
+        return None
+    rows, conv = fs.available.nonzero(as_tuple=True)
+    path = report.plot_tsne(
+        fs.features[rows, conv],
+        fs.labels[rows],
+        [fs.conventions[c] for c in conv.tolist()],
+        ctx.class_names,
+        ctx.out / "tsne.png",
+        title,
+        seed=ctx.seed,
+    )
+    return str(path) if path else None
+
+
+def _pick(ctx: EvalContext, convention: str | None) -> str:
+    name = convention or ctx.conventions[0]
+    if name not in ctx.conventions:
+        raise EvalError(f"convention {name!r} is not evaluated here (available: {ctx.conventions})")
+    return name
+
+
+def _heads_model(ctx: EvalContext, heads: dict[str, nn.Linear], encoder=None) -> SkeletonModel:
+    return SkeletonModel(ctx.pre, ctx.table, encoder or ctx.encoder, heads, ctx.class_names)
+
+
+# ---------------------------------------------------------------------------- protocols
+def linear(ctx: EvalContext, convention=None, epochs=100, lr=3.0, milestones=(80,), weight_decay=0.0) -> dict:
+    """Frozen encoder, a linear classifier on cached features of one convention."""
+    name = _pick(ctx, convention)
+    train, test = ctx.features("train"), ctx.features("test")
+    xtr, ytr = train.of(name)
+    fc = fit_linear(xtr, ytr, len(ctx.class_names), epochs, lr, 0.9, weight_decay, milestones, ctx.batch_size, ctx.seed)
+    xte, yte = test.of(name)
+    rows = test.available[:, test.conventions.index(name)]
+    with torch.no_grad():
+        scores = fc(xte)
+    ids = [s for s, r in zip(test.sample_ids, rows.tolist()) if r]
+    res = _finish(ctx, f"linear_{name}", scores, yte, ids, {"convention": name, "train_samples": int(ytr.numel())})
+    res["files"]["model"] = str(_heads_model(ctx, {name: fc}).save(ctx.out / "model.pt", "linear"))
+    res["files"]["tsne"] = _tsne(ctx, test, f"t-SNE of test features ({name} linear)")
+    res["hyper"] = dict(
+        epochs=epochs, lr=lr, milestones=milestones_for(epochs, milestones), weight_decay=weight_decay, momentum=0.9
+    )
+    return res
+
+
+def knn_scores(train: torch.Tensor, ytr: torch.Tensor, test: torch.Tensor, num_classes: int, k=20, tau=0.07):
+    """Cosine k-NN class scores (N_test, C): votes of the k most similar train features,
+    weighted by exp(similarity / tau) (Wu et al., 2018)."""
+    a, b = F.normalize(train.float(), dim=1), F.normalize(test.float(), dim=1)
+    k = min(k, a.shape[0])
+    out = torch.zeros(b.shape[0], num_classes)
+    for i in range(0, b.shape[0], 1024):  # chunks keep the similarity matrix small
+        sim, idx = (b[i : i + 1024] @ a.T).topk(k, dim=1)
+        out[i : i + 1024].scatter_add_(1, ytr[idx], (sim / tau).exp())
+    return out
+
+
+def knn(ctx: EvalContext, convention=None, k: int = 20, tau: float = 0.07) -> dict:
+    """Cosine k-NN on frozen features of one convention."""
+    name = _pick(ctx, convention)
+    train, test = ctx.features("train"), ctx.features("test")
+    xtr, ytr = train.of(name)
+    xte, yte = test.of(name)
+    scores = knn_scores(xtr, ytr, xte, len(ctx.class_names), k, tau)
+    rows = test.available[:, test.conventions.index(name)].tolist()
+    ids = [s for s, r in zip(test.sample_ids, rows) if r]
+    res = _finish(ctx, f"knn{k}_{name}", scores, yte, ids, {"convention": name, "k": k, "tau": tau})
+    res["files"]["tsne"] = _tsne(ctx, test, f"t-SNE of test features ({name})")
+    return res
+
+
+def ensemble(ctx: EvalContext, epochs=100, lr=3.0, milestones=(80,), weight_decay=0.0) -> dict:
+    """One linear classifier per convention on the shared frozen encoder; test logits of the
+    conventions a sample has are averaged (soft voting). Reports each convention too."""
+    train, test = ctx.features("train"), ctx.features("test")
+    C = len(ctx.class_names)
+    heads, per_conv = {}, {}
+    logits = torch.zeros(test.labels.numel(), len(ctx.table), C)
+    for name in ctx.conventions:
+        l = test.conventions.index(name)
+        xtr, ytr = train.of(name)
+        if ytr.numel() == 0:
+            log.warning("ensemble: no train sample has %s; left out", name)
+            continue
+        fc = fit_linear(xtr, ytr, C, epochs, lr, 0.9, weight_decay, milestones, ctx.batch_size, ctx.seed, desc=name)
+        heads[name] = fc
+        with torch.no_grad():
+            logits[:, l] = fc(test.features[:, l])
+        rows = test.available[:, l]
+        per_conv[name] = {
+            k: v
+            for k, v in report.metrics(logits[rows, l], test.labels[rows], ctx.class_names).items()
+            if k in ("top1", "top5", "num_samples")
+        }
+    used = torch.tensor([n in heads for n in test.conventions])
+    avail = (test.available & used).float()
+    scores = ensemble_logits(logits, avail)
+    keep = avail.sum(1) > 0
+    ids = [s for s, r in zip(test.sample_ids, keep.tolist()) if r]
+    res = _finish(ctx, "ensemble", scores[keep], test.labels[keep], ids, {"per_convention": per_conv})
+    res["files"]["model"] = str(_heads_model(ctx, heads).save(ctx.out / "model.pt", "ensemble"))
+    res["files"]["tsne"] = _tsne(ctx, test, "t-SNE of test features (all conventions)")
+    res["hyper"] = dict(epochs=epochs, lr=lr, milestones=milestones_for(epochs, milestones), weight_decay=weight_decay)
+    return res
+
+
+def ensemble_logits(logits: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
+    """Soft voting: the mean of the logits (N, L, C) over the conventions each sample has (N, L)."""
+    w = available.float()
+    return (logits * w[..., None]).sum(1) / w.sum(1, keepdim=True).clamp_min(1.0)
+
+
+def finetune(
+    ctx: EvalContext,
+    convention=None,
+    fraction: float = 1.0,
+    epochs: int = 100,
+    lr: float = 0.1,
+    weight_decay: float = 1e-4,
+    milestones=None,
+    amp: bool = False,
+    name: str | None = None,
+) -> dict:
+    """Fine-tune encoder + linear head on (a class-balanced fraction of) the labelled train part."""
+    from ..train import amp_setup
+
+    conv = _pick(ctx, convention)
+    l = ctx.table.layout_id(conv)
+    tag = name or ("finetune" if fraction >= 1 else f"semi{fraction * 100:g}pct")
+    train_ds = ctx.dataset("train", train=True, conventions=[conv])
+    labels = np.asarray(train_ds.labels)
+    subset = np.arange(labels.size) if fraction >= 1 else split_indices(labels, fraction, ctx.seed)
+    if subset.size == 0:
+        raise EvalError(f"{tag}: no labelled training sample")
+    encoder = copy.deepcopy(ctx.encoder)
+    fc = nn.Linear(encoder.hidden_dim, len(ctx.class_names))
+    model = _heads_model(ctx, {conv: fc}, encoder).to(ctx.device)
+    opt, sched = _sgd_schedule(model.parameters(), lr, 0.9, weight_decay, epochs, milestones)
+    autocast, scaler, _ = amp_setup(amp, ctx.device)
+    bs = min(ctx.batch_size, subset.size)
+    g = torch.Generator().manual_seed(ctx.seed)
+    torch.manual_seed(ctx.seed)  # the dataset's random crops
+    steps = epochs * math.ceil(subset.size / bs)
+    bar = tqdm(total=steps, desc=tag, unit="step", leave=False, disable=None)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        perm = subset[torch.randperm(subset.size, generator=g).numpy()]
+        for i in range(0, perm.size, bs):
+            batch = torch.utils.data.default_collate([train_ds[int(j)] for j in perm[i : i + bs]])
+            x = batch["x"][:, l].to(ctx.device)
+            y = batch["label"].to(ctx.device)
+            layout = torch.full((x.shape[0],), l, dtype=torch.long, device=ctx.device)
+            with autocast():
+                loss = F.cross_entropy(model(x, layout).float(), y)
+            opt.zero_grad(set_to_none=True)
+            if scaler:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+        sched.step()
+    bar.close()
+    model.eval()
+    test = extract(model.encoder, ctx.dataset("test", conventions=[conv]), ctx.table, ctx.stream, ctx.device,
+                   ctx.batch_size, desc="features (test)")  # fmt: skip
+    xte, yte = test.of(conv)
+    with torch.no_grad():
+        scores = fc.cpu()(xte)
+    model.to(ctx.device)
+    rows = test.available[:, l].tolist()
+    ids = [s for s, r in zip(test.sample_ids, rows) if r]
+    res = _finish(
+        ctx,
+        f"{tag}_{conv}",
+        scores,
+        yte,
+        ids,
+        {
+            "convention": conv,
+            "labelled_fraction": fraction,
+            "train_samples": int(subset.size),
+            "train_minutes": (time.perf_counter() - t0) / 60,
+        },
+    )
+    res["files"]["model"] = str(model.save(ctx.out / f"model_{tag}.pt", tag))
+    res["hyper"] = dict(
+        epochs=epochs,
+        lr=lr,
+        milestones=milestones_for(epochs, milestones),
+        weight_decay=weight_decay,
+        batch_size=bs,
+        amp=amp,
+    )
+    return res
+
+
+def semi(ctx: EvalContext, fractions=(0.01, 0.1), **kw) -> dict:
+    """Semi-supervised: fine-tuning on class-balanced, seeded 1 % and 10 % labelled subsets."""
+    return {f"{f * 100:g}%": finetune(ctx, fraction=f, **kw) for f in fractions}
+
+
+def fuse(score_files: list[str | Path], weights: list[float] | None = None) -> tuple[dict, dict]:
+    """Weighted sum of class scores from several runs (e.g. joint/motion/bone streams), aligned
+    by sample id. Returns (metrics, fused score dict)."""
+    if len(score_files) < 2:
+        raise EvalError("fuse needs at least two score files")
+    weights = list(weights) if weights else ([0.6, 0.6, 0.4] if len(score_files) == 3 else [1.0] * len(score_files))
+    if len(weights) != len(score_files):
+        raise EvalError(f"{len(weights)} weights for {len(score_files)} score files")
+    runs = [report.load_scores(f) for f in score_files]
+    base = runs[0]
+    ids = [str(s) for s in base["sample_ids"]]
+    names = [str(c) for c in base["class_names"]]
+    total = torch.zeros(len(ids), len(names))
+    for f, run, w in zip(score_files, runs, weights):
+        if [str(c) for c in run["class_names"]] != names:
+            raise EvalError(f"{f}: its classes differ from those of {score_files[0]}")
+        pos = {str(s): i for i, s in enumerate(run["sample_ids"])}
+        lacking = [s for s in ids if s not in pos]
+        if lacking:
+            raise EvalError(f"{f}: no scores for {len(lacking)} sample(s) of {score_files[0]}, e.g. {lacking[:3]}")
+        rows = [pos[s] for s in ids]
+        if not np.array_equal(run["labels"][rows], base["labels"]):
+            raise EvalError(f"{f}: labels differ from those of {score_files[0]} for the same sample ids")
+        total += w * torch.from_numpy(run["scores"][rows]).float()
+    labels = torch.from_numpy(base["labels"]).long()
+    m = report.metrics(total, labels, names)
+    m["inputs"] = {
+        str(f): {
+            "weight": w,
+            "top1": report.topk_accuracy(torch.from_numpy(r["scores"]), torch.from_numpy(r["labels"]), 1),
+        }
+        for f, r, w in zip(score_files, runs, weights)
+    }
+    return m, {"sample_ids": ids, "scores": total, "labels": labels, "class_names": names}
+
+
+def transfer(ctx: EvalContext, protocol: str = "linear", **kw) -> dict:
+    """Pre-trained on one store, evaluated on another (ctx built with allow_new=True): the
+    target's conventions may be new to the checkpoint (fresh per-convention parameters, input
+    BatchNorm statistics from the target's train part); then linear evaluation or fine-tuning."""
+    if protocol not in ("linear", "finetune"):
+        raise EvalError(f"transfer --protocol must be linear or finetune, got {protocol!r}")
+    res = (linear if protocol == "linear" else finetune)(ctx, **kw)
+    res["transfer"] = {
+        "source_store": str(default_store_path(ctx.pre)),
+        "target_store": str(ctx.store.path),
+        "protocol": protocol,
+        "new_conventions": ctx.new_conventions,
+    }
+    return res
+
+
+__all__ = [
+    "EvalContext",
+    "EvalError",
+    "ensemble",
+    "ensemble_logits",
+    "finetune",
+    "fit_linear",
+    "fuse",
+    "knn",
+    "knn_scores",
+    "linear",
+    "make_context",
+    "recalibrate_bn",
+    "semi",
+    "transfer",
+]
