@@ -304,7 +304,7 @@ def fit_linear(
             loss.backward()
             opt.step()
         sched.step()
-        bar.set_postfix(loss=f"{float(loss):.3f}")
+        bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
     return fc.eval()
 
 
@@ -486,7 +486,7 @@ def finetune(
                 loss.backward()
                 opt.step()
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         sched.step()
     bar.close()
     model.eval()

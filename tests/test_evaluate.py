@@ -1,0 +1,232 @@
+"""python -m msclr.evaluate and msclr.load on tiny synthetic data: every protocol end to end,
+exact ensemble averaging, balanced reproducible subsets, clear errors for mismatched inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import msclr
+from msclr import train
+from msclr.data import open_store
+from msclr.data.synthetic import make_synthetic_store
+from msclr.evaluate import CheckpointError, EvalError, ensemble_logits, knn_scores, make_context
+from msclr.evaluate import __main__ as ev
+from msclr.evaluate.features import extract, split_indices
+from msclr.evaluate.report import load_scores, save_scores
+
+TINY = [
+    "data.frames=12",
+    "data.persons=1",
+    "model.hidden_channels=4",
+    "model.hidden_dim=16",
+    "model.feature_dim=8",
+    "method.queue_size=64",
+    "optim.batch_size=8",
+    "--aug",
+    "torch",
+]
+CONVS = ["ntu25", "smpl24", "coco17"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    d = tmp_path_factory.mktemp("evstore")
+    return make_synthetic_store(d, num_samples=60, conventions=CONVS, T=24, seed=0, num_classes=10)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory, store):
+    out = tmp_path_factory.mktemp("evrun")
+    argv = [*TINY, "--data", str(store.path), "--out", str(out), "--max-steps", "3", "data.split=xsub"]
+    assert train.main(argv) == 0
+    return out / "last.pt"
+
+
+def evaluate(*args: str) -> dict:
+    return ev.run(ev.parse_args(list(args)))
+
+
+COMMON = ["--epochs", "2", "--batch-size", "16"]
+
+
+@pytest.mark.parametrize("protocol", ["linear", "knn", "finetune", "ensemble"])
+def test_protocol_runs_end_to_end(protocol, ckpt, tmp_path):
+    extra = [] if protocol == "knn" else COMMON
+    doc = evaluate(protocol, "--ckpt", str(ckpt), "--out", str(tmp_path), "--no-plots", *extra)
+    res = doc["result"]
+    assert 0 <= res["top1"] <= res["top5"] <= 1
+    n_test = len(open_store(doc["store"]).split("xsub", "test"))
+    assert res["num_samples"] == n_test
+    cm = np.asarray(res["confusion"])
+    assert cm.shape == (10, 10) and cm.sum() == n_test and np.trace(cm) / n_test == pytest.approx(res["top1"])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["protocol"] == protocol and report["split"] == "xsub"
+    scores = load_scores(Path(res["files"]["scores"]))
+    assert scores["scores"].shape == (n_test, 10)
+
+
+def test_linear_writes_plots_report_and_a_loadable_classifier(ckpt, tmp_path):
+    doc = evaluate("linear", "--ckpt", str(ckpt), "--out", str(tmp_path), *COMMON)
+    files = doc["result"]["files"]
+    for key in ("confusion", "tsne", "model", "scores"):
+        assert Path(files[key]).is_file(), key
+    assert Path(files["confusion"]).read_bytes()[:4] == b"\x89PNG"
+    # the saved classifier reproduces the test scores from raw arrays through msclr.load
+    model = msclr.load(files["model"])
+    st = open_store(doc["store"])
+    scores = load_scores(Path(files["scores"]))
+    rows = st.index_of([str(s) for s in scores["sample_ids"][:5]])
+    seqs = [st.array("ntu25")[r, :, : st.lengths("ntu25")[r], :, 0].transpose(1, 2, 0) for r in rows]
+    pred = model.predict(seqs, convention="ntu25")
+    np.testing.assert_array_equal(pred.labels, scores["scores"][:5].argmax(1))
+    assert pred.names == [model.class_names[i] for i in pred.labels] and pred.probs.shape == (5, 10)
+
+
+def test_embed_matches_the_evaluation_features(ckpt, store):
+    """msclr.load(...).embed on raw (T, V, C) arrays = the features evaluation computes from the store
+    (same centred crop and resampling)."""
+    model = msclr.load(ckpt)
+    ctx = make_context(ckpt, data=store.path, out=None, plots=False)
+    fs = extract(ctx.encoder, ctx.dataset("test"), ctx.table, ctx.stream, ctx.device)
+    for name in ("ntu25", "coco17"):
+        rows = store.index_of(fs.sample_ids[:4])
+        seqs = [store.array(name)[r, :, : store.lengths(name)[r], :, 0].transpose(1, 2, 0) for r in rows]
+        got = model.embed(seqs, convention=name)
+        want = fs.features[:4, ctx.table.layout_id(name)]
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(model.embed(seqs[0], convention=name), got[0])  # single (T, V, C)
+    with pytest.raises(ValueError, match="expected"):
+        model.embed(np.zeros((10, 17, 3), np.float32), convention="ntu25")
+    with pytest.raises(RuntimeError, match="no classifier"):
+        model.predict(seqs)
+
+
+def test_ensemble_averages_logits_exactly(ckpt, tmp_path):
+    doc = evaluate("ensemble", "--ckpt", str(ckpt), "--out", str(tmp_path), "--no-plots", *COMMON)
+    model = msclr.load(doc["result"]["files"]["model"])
+    assert sorted(model.heads) == sorted(CONVS)
+    ctx = make_context(ckpt, out=tmp_path, plots=False)
+    test = ctx.features("test")  # the cached features the protocol used
+    with torch.no_grad():
+        per = torch.stack([model.heads[c](test.features[:, ctx.table.layout_id(c)]) for c in ctx.table.names], 1)
+    want = per.sum(1) / len(CONVS)  # every synthetic sample has every convention
+    got = torch.from_numpy(load_scores(Path(doc["result"]["files"]["scores"]))["scores"])
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    assert set(doc["result"]["per_convention"]) == set(CONVS)
+
+
+def test_ensemble_logits_average_only_available_conventions():
+    logits = torch.randn(4, 3, 5)
+    avail = torch.tensor([[1, 1, 1], [1, 0, 0], [0, 1, 1], [0, 0, 1]], dtype=torch.bool)
+    got = ensemble_logits(logits, avail)
+    for i in range(4):
+        torch.testing.assert_close(got[i], logits[i, avail[i]].mean(0))
+
+
+def test_semi_subsets_are_balanced_and_reproducible():
+    labels = np.repeat(np.arange(5), [100, 200, 300, 50, 7])
+    for frac in (0.01, 0.1):
+        a = split_indices(labels, frac, seed=3)
+        np.testing.assert_array_equal(a, split_indices(labels, frac, seed=3))
+        assert not np.array_equal(a, split_indices(labels, frac, seed=4))
+        counts = np.bincount(labels[a], minlength=5)
+        want = [max(1, round(frac * n)) for n in (100, 200, 300, 50, 7)]
+        np.testing.assert_array_equal(counts, want)
+        assert len(np.unique(a)) == len(a)
+    with pytest.raises(ValueError, match="fraction"):
+        split_indices(labels, 0.0, 0)
+
+
+def test_semi_runs_both_fractions(ckpt, tmp_path):
+    doc = evaluate("semi", "--ckpt", str(ckpt), "--out", str(tmp_path), "--no-plots", "--epochs", "1")
+    assert set(doc["result"]) == {"1%", "10%"}
+    assert doc["result"]["1%"]["train_samples"] == 10  # one per class (10 classes) at 1 %
+
+
+def test_knn_scores_match_a_naive_vote():
+    g = torch.Generator().manual_seed(0)
+    tr, te = torch.randn(30, 8, generator=g), torch.randn(7, 8, generator=g)
+    ytr = torch.randint(0, 4, (30,), generator=g)
+    got = knn_scores(tr, ytr, te, 4, k=5, tau=0.1)
+    for i in range(7):
+        sim = torch.nn.functional.cosine_similarity(te[i : i + 1], tr)
+        top = sim.topk(5)
+        want = torch.zeros(4)
+        for s, j in zip(top.values, top.indices):
+            want[ytr[j]] += torch.exp(s / 0.1)
+        torch.testing.assert_close(got[i], want, rtol=1e-4, atol=1e-5)
+
+
+def test_transfer_to_new_conventions(ckpt, tmp_path):
+    other = make_synthetic_store(
+        tmp_path / "other", num_samples=40, conventions=["ntu25", "kinect_v1_20"], T=24, seed=5
+    )
+    doc = evaluate("transfer", "--ckpt", str(ckpt), "--data", str(other.path), "--out", str(tmp_path / "t"),
+                   "--no-plots", *COMMON)  # fmt: skip
+    assert doc["new_conventions"] == ["kinect_v1_20"]
+    assert doc["result"]["transfer"]["target_store"] == str(other.path)
+    # the shared weights and ntu25's own parameters come from the checkpoint
+    ctx = make_context(ckpt, data=other.path, allow_new=True, out=tmp_path / "u", plots=False)
+    src = torch.load(ckpt, weights_only=False)["model"]
+    torch.testing.assert_close(ctx.encoder.units[3].weight, src["encoder_q.units.3.weight"])
+    l_src, l_new = 0, ctx.table.layout_id("ntu25")
+    torch.testing.assert_close(
+        ctx.encoder.units[0].importance[l_new, :, :25, :25], src["encoder_q.units.0.importance"][l_src, :, :25, :25]
+    )
+
+
+def test_fuse_weights_scores_by_sample_id(tmp_path):
+    ids = [f"s{i}" for i in range(6)]
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    a, b = torch.randn(6, 3), torch.randn(6, 3)
+    save_scores(tmp_path / "a.npz", ids, a, labels, ["x", "y", "z"])
+    perm = [5, 3, 1, 0, 2, 4]  # the second file lists the samples in another order
+    save_scores(tmp_path / "b.npz", [ids[i] for i in perm], b[perm], labels[perm], ["x", "y", "z"])
+    doc = evaluate("fuse", "--scores", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--weights", "0.6", "0.4",
+                   "--out", str(tmp_path / "f"), "--no-plots")  # fmt: skip
+    fused = load_scores(tmp_path / "f" / "scores_fused.npz")
+    torch.testing.assert_close(torch.from_numpy(fused["scores"]), 0.6 * a + 0.4 * b)
+    want = float(((0.6 * a + 0.4 * b).argmax(1) == labels).float().mean())
+    assert doc["result"]["top1"] == pytest.approx(want)
+    save_scores(tmp_path / "c.npz", ids[:4], a[:4], labels[:4], ["x", "y", "z"])
+    with pytest.raises(EvalError, match="c.npz: no scores for 2 sample"):
+        evaluate("fuse", "--scores", str(tmp_path / "a.npz"), str(tmp_path / "c.npz"), "--out", str(tmp_path / "g"))
+
+
+def test_store_lacking_a_convention_is_a_clear_error(ckpt, tmp_path):
+    other = make_synthetic_store(tmp_path / "o", num_samples=30, conventions=["ntu25"], T=24, seed=1)
+    with pytest.raises(EvalError, match=r"has no convention \['coco17'\]"):
+        make_context(ckpt, data=other.path, conventions=["coco17"], out=tmp_path / "x")
+    none = make_synthetic_store(tmp_path / "n", num_samples=30, conventions=["h36m17"], T=24, seed=1)
+    with pytest.raises(EvalError, match="none of the checkpoint's conventions"):
+        make_context(ckpt, data=none.path, out=tmp_path / "y")
+    # the CLI turns it into exit status 2 with the message
+    assert ev.main(["linear", "--ckpt", str(ckpt), "--data", str(none.path), "--out", str(tmp_path / "z")]) == 2
+
+
+def test_checkpoint_of_another_architecture_is_a_clear_error(ckpt, tmp_path):
+    ck = torch.load(ckpt, weights_only=False)
+    ck["config"]["model"]["hidden_channels"] = 8  # weights of a 4-channel model, config says 8
+    torch.save(ck, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="another architecture"):
+        make_context(tmp_path / "other.pt", out=tmp_path / "x")
+    torch.save({"state_dict": {}}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not an msclr checkpoint"):
+        make_context(tmp_path / "foreign.pt", out=tmp_path / "y")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pt: cannot read"):
+        msclr.load(tmp_path / "junk.pt")
+
+
+def test_random_init_is_the_floor_with_calibrated_batchnorm(ckpt, tmp_path):
+    ctx = make_context(ckpt, random_init=True, out=tmp_path, plots=False)
+    trained = make_context(ckpt, out=tmp_path / "t", plots=False)
+    w_rand, w_ck = ctx.encoder.units[3].weight, trained.encoder.units[3].weight
+    assert not torch.allclose(w_rand, w_ck)
+    rm = ctx.encoder.units[2].bn1.running_mean
+    assert rm.abs().sum() > 0  # statistics came from data, not the zero initialisation
