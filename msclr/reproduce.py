@@ -14,6 +14,7 @@ Pre-training uses the train part only; then linear evaluation and k-NN on kinect
 each, and the per-convention ensemble for the multi-skeleton and random encoders. Every stage
 is resumable: run the command again and finished stages are skipped (an interrupted
 pre-training continues from its checkpoint). The table goes to <out>/results.md.
+Pre-training settings: configs/utd_mhad.yaml (epochs, batch, frames and queue from the flags).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch
 
 log = logging.getLogger("msclr.reproduce")
 CONVENTIONS = ["kinect_v1_20", "body15", "coco13"]
+CONFIG = Path(__file__).resolve().parent.parent / "configs" / "utd_mhad.yaml"  # the pre-training settings
 
 
 def _pretrain(name: str, store: Path, out: Path, args, conventions: list[str], pairing: str) -> tuple[Path, float]:
@@ -36,6 +38,8 @@ def _pretrain(name: str, store: Path, out: Path, args, conventions: list[str], p
 
     ckpt = out / name / "last.pt"
     argv = [
+        "--config",
+        str(CONFIG),
         "--data",
         str(store),
         "--out",
@@ -48,14 +52,11 @@ def _pretrain(name: str, store: Path, out: Path, args, conventions: list[str], p
         str(args.seed),
         "--aug",
         "torch",
-        "data.split=xsub",
         f"data.conventions=[{','.join(conventions)}]",
-        "data.persons=1",
         f"data.frames={args.frames}",
         f"method.pairing={pairing}",
         f"method.single_convention={conventions[0]}",
         f"method.queue_size={args.queue}",
-        "method.momentum=0.99",
         f"optim.milestones=[{max(1, int(args.epochs * 0.8))}]",
     ]
     if ckpt.is_file():
@@ -166,9 +167,9 @@ def main(argv=None) -> int:
     u = sub.add_parser("utd-mhad", help="single- vs multi-skeleton pre-training on UTD-MHAD")
     u.add_argument("--raw", required=True, type=Path, help="directory with the a*_s*_t*_skeleton.mat files")
     u.add_argument("--out", default="runs/utd_repro", type=Path)
-    u.add_argument("--epochs", type=int, default=40, help="pre-training epochs (same for both encoders)")
+    u.add_argument("--epochs", type=int, default=20, help="pre-training epochs (same for both encoders)")
     u.add_argument("--batch-size", type=int, default=32)
-    u.add_argument("--frames", type=int, default=50)
+    u.add_argument("--frames", type=int, default=32)
     u.add_argument("--queue", type=int, default=1024, help="MoCo queue length")
     u.add_argument("--linear-epochs", type=int, default=100)
     u.add_argument("--seed", type=int, default=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import types
@@ -69,13 +70,26 @@ def test_auto_prefers_compiled_cpu_kernel():
     assert backends.resolve("enqueue", "auto", "cpu") == "cpu"
 
 
-def test_triton_interpreter_detection(monkeypatch):
+def _runnable_in_subprocess(env_value: str | None, flip_after_import: bool = False) -> str:
+    """triton_runnable() in a fresh interpreter (the kernels' mode is fixed at import)."""
+    code = (
+        "import os, msclr.kernels.graph_conv; from msclr.ops import backends; "
+        + ("os.environ['TRITON_INTERPRET'] = '1'; " if flip_after_import else "")
+        + "print(backends.triton_runnable())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    if env_value is not None:
+        env["TRITON_INTERPRET"] = env_value
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+
+
+def test_triton_interpreter_detection():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    monkeypatch.setenv("TRITON_INTERPRET", "1")
-    assert backends.triton_runnable() == (True, "interpreter (TRITON_INTERPRET=1)")
-    monkeypatch.setenv("TRITON_INTERPRET", "0")
-    assert backends.triton_runnable()[0] is False
+    assert "(True, 'interpreter (TRITON_INTERPRET=1)')" in _runnable_in_subprocess("1")
+    assert "(False, 'no GPU and TRITON_INTERPRET is not 1')" in _runnable_in_subprocess("0")
+    # set after the kernels were imported: they are compiled kernels, which cannot run here
+    assert "TRITON_INTERPRET changed after msclr.kernels was imported" in _runnable_in_subprocess(None, True)
 
 
 def test_info_cli_reports_backends():

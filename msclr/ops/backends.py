@@ -9,6 +9,7 @@ backend explicitly that cannot run raises an error that says why.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 
 import torch
@@ -41,7 +42,13 @@ def triton_runnable() -> tuple[bool, str]:
         return False, f"triton is not importable ({e})"
     if torch.cuda.is_available():
         return True, "GPU"
-    if os.environ.get("TRITON_INTERPRET") == "1":
+    interpret = os.environ.get("TRITON_INTERPRET") == "1"
+    # @triton.jit picks interpreter or compiler when the kernel module is imported, so the
+    # variable as it was then counts, not as it is now
+    kernels = sys.modules.get("msclr.kernels.graph_conv")
+    if kernels is not None and bool(getattr(kernels, "_INTERPRET", interpret)) != interpret:
+        return False, "TRITON_INTERPRET changed after msclr.kernels was imported; set it before importing msclr"
+    if interpret:
         return True, "interpreter (TRITON_INTERPRET=1)"
     return False, "no GPU and TRITON_INTERPRET is not 1"
 
