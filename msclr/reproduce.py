@@ -79,13 +79,14 @@ def _pretrain(name: str, store: Path, out: Path, args, conventions: list[str], p
     return path, minutes
 
 
-def _evaluate(protocol: str, ckpt: Path, out: Path, extra: list[str]) -> dict:
+def _evaluate(protocol: str, ckpt: Path, out: Path, extra: list[str], plots: bool = True) -> dict:
     from .evaluate import __main__ as ev
 
     report = out / "report.json"
     if report.is_file():
         return json.loads(report.read_text())
-    args = ev.parse_args([protocol, "--ckpt", str(ckpt), "--out", str(out), "--split", "xsub", *extra])
+    flags = [] if plots else ["--no-plots"]
+    args = ev.parse_args([protocol, "--ckpt", str(ckpt), "--out", str(out), "--split", "xsub", *flags, *extra])
     return ev.run(args)
 
 
@@ -112,10 +113,10 @@ def utd_mhad(args) -> int:
         ckpt = runs["single" if name == "single-skeleton" else "multi"][0]
         rnd = ["--random-init"] if rand else []
         tag = name.split()[0].split("-")[0]
-        lin = _evaluate("linear", ckpt, ev_out / f"{tag}_linear", ev_args + rnd + ["--convention", CONVENTIONS[0]])
-        knn = _evaluate(
-            "knn", ckpt, ev_out / f"{tag}_knn", ["--seed", str(args.seed), "--convention", CONVENTIONS[0], *rnd]
-        )
+        plots = not args.no_plots
+        first = ["--convention", CONVENTIONS[0]]
+        lin = _evaluate("linear", ckpt, ev_out / f"{tag}_linear", ev_args + rnd + first, plots)
+        knn = _evaluate("knn", ckpt, ev_out / f"{tag}_knn", ["--seed", str(args.seed), *first, *rnd], plots=False)
         row = {
             "encoder": name,
             "pretrain_minutes": None if rand else runs["single" if tag == "single" else "multi"][1],
@@ -123,7 +124,7 @@ def utd_mhad(args) -> int:
             "knn_top1": knn["result"]["top1"],
         }
         if tag != "single":  # the single-skeleton encoder never saw body15 / coco13
-            ens = _evaluate("ensemble", runs["multi"][0], ev_out / f"{tag}_ensemble", ev_args + rnd)
+            ens = _evaluate("ensemble", runs["multi"][0], ev_out / f"{tag}_ensemble", ev_args + rnd, plots)
             row["ensemble_top1"] = ens["result"]["top1"]
             row["per_convention"] = {k: v["top1"] for k, v in ens["result"]["per_convention"].items()}
         rows.append(row)
@@ -173,6 +174,7 @@ def main(argv=None) -> int:
     u.add_argument("--queue", type=int, default=1024, help="MoCo queue length")
     u.add_argument("--linear-epochs", type=int, default=100)
     u.add_argument("--seed", type=int, default=0)
+    u.add_argument("--no-plots", action="store_true", help="skip confusion-matrix and t-SNE PNGs")
     args = ap.parse_args(argv)
     if not args.raw.is_dir():
         ap.error(f"--raw {args.raw}: no such directory")

@@ -241,7 +241,7 @@ def test_utd_mhad_reproduction_runs_end_to_end_and_resumes(tmp_path, capsys):
     from msclr import reproduce
 
     argv = ["utd-mhad", "--raw", str(UTD), "--out", str(tmp_path), "--epochs", "1", "--frames", "8",
-            "--queue", "64", "--linear-epochs", "2"]  # fmt: skip
+            "--queue", "64", "--linear-epochs", "2", "--no-plots"]  # fmt: skip
     assert reproduce.main(argv) == 0
     table = (tmp_path / "results.md").read_text()
     for row in ("random init", "single-skeleton", "multi-skeleton"):

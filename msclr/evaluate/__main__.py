@@ -126,11 +126,14 @@ def run(args: argparse.Namespace) -> dict:
         _print_summary("fuse", m, out, path)
         return doc
 
+    conventions = args.conventions
+    if conventions is None and args.convention and args.protocol != "ensemble":
+        conventions = [args.convention]  # one-convention protocols encode only that one
     ctx = protocols.make_context(
         args.ckpt,
         data=args.data,
         split=args.split,
-        conventions=args.conventions,
+        conventions=conventions,
         out=args.out,
         device=args.device,
         backend=args.backend,

@@ -77,7 +77,8 @@ class EvalContext:
         )
 
     def features(self, part: str) -> FeatureSet:
-        """Frozen-encoder features of a split part, cached in <out>/cache."""
+        """Frozen-encoder features of a split part, cached beside the checkpoint (feature_cache/),
+        so protocols evaluating the same checkpoint and data share them."""
         ident = {"random_init": self.seed} if self.random_init else file_identity(self.pre.path)
         key = dict(
             ckpt=ident,
@@ -92,7 +93,7 @@ class EvalContext:
             new=self.new_conventions,
         )
         return cached_features(
-            self.out / "cache",
+            self.pre.path.parent / "feature_cache",
             key,
             lambda: extract(
                 self.encoder,
@@ -198,7 +199,9 @@ def make_context(
             "test parts: pass --split or prepare the store with one"
         )
     table = LayoutTable([store.convention(c) for c in names], strategy=str(pre.config.model.strategy))
-    encoder, new = build_encoder(pre, table, backend=backend, random_init=random_init)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)  # a random-init floor is the same network every time
+        encoder, new = build_encoder(pre, table, backend=backend, random_init=random_init)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise EvalError("--device cuda was asked for but no GPU is visible")
