@@ -581,21 +581,3 @@ def transfer(ctx: EvalContext, protocol: str = "linear", **kw) -> dict:
         "new_conventions": ctx.new_conventions,
     }
     return res
-
-
-__all__ = [
-    "EvalContext",
-    "EvalError",
-    "ensemble",
-    "ensemble_logits",
-    "finetune",
-    "fit_linear",
-    "fuse",
-    "knn",
-    "knn_scores",
-    "linear",
-    "make_context",
-    "recalibrate_bn",
-    "semi",
-    "transfer",
-]
