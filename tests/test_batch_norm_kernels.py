@@ -296,3 +296,25 @@ def test_errors():
         masked_bn_apply(x, mask, scale, shift, dropout=1.0, backend="cpu")
     with pytest.raises(RuntimeError, match="seed"):
         torch.ops.msclr.masked_bn_apply(x, mask, scale, shift, None, torch.tensor([1, 2]), 0.5, False)
+
+
+def test_module_backend_without_bn_kernel_runs_plain_torch():
+    """--backend cuda/triton pick the graph conv kernels; BatchNorm, which has none, runs plain torch."""
+    x, mask, _, _, res = problem(3, 5, 2)
+    for backend in ("triton", "cuda"):
+        assert MaskedBatchNorm(5, backend=backend)._bn_backend("cpu") == "reference"
+    torch.manual_seed(0)
+    out = MaskedBatchNorm(5, backend="triton")(x, mask, residual=res, relu=True)
+    torch.manual_seed(0)
+    torch.testing.assert_close(out, MaskedBatchNorm(5, backend="reference")(x, mask, residual=res, relu=True))
+
+
+def test_module_residual_of_another_dtype_is_promoted():
+    need("cpu")
+    x, mask, _, _, res = problem(3, 5, 2)
+    bn, bn_ref = MaskedBatchNorm(5, backend="cpu"), MaskedBatchNorm(5, backend="reference")
+    out = bn(x.bfloat16(), mask, residual=res, relu=True)
+    want = bn_ref(x.bfloat16(), mask, residual=res, relu=True)
+    assert out.dtype == want.dtype == torch.float32
+    # the plain version normalises in bfloat16 before the add, the fused one in float32
+    torch.testing.assert_close(out, want, rtol=1e-2, atol=3e-2)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops import masked_bn_apply, masked_bn_stats, masked_graph_conv, resolve
+from ..ops import IMPLEMENTED, masked_bn_apply, masked_bn_stats, masked_graph_conv, resolve
 from ..ops.batch_norm import accumulation_dtype
 
 
@@ -50,9 +50,20 @@ class MaskedBatchNorm(nn.Module):
     def forward(
         self, x: Tensor, mask: Tensor, residual: Tensor | None = None, relu: bool = False, dropout: float = 0.0
     ) -> Tensor:
-        if resolve("masked_bn", self.backend, x.device.type) == "reference":
+        which = self._bn_backend(x.device.type)
+        if which == "reference":
             return self._forward_reference(x, mask, residual, relu, dropout)
-        return self._forward_fused(x, mask, residual, relu, dropout)
+        if residual is not None and residual.dtype != x.dtype:  # e.g. under autocast: as `y + residual` does
+            dt = torch.promote_types(x.dtype, residual.dtype)
+            x, residual = x.to(dt), residual.to(dt)
+        return self._forward_fused(x, mask, residual, relu, dropout, which)
+
+    def _bn_backend(self, device_type: str) -> str:
+        # A backend asked for by name that has no BatchNorm kernel (cuda, triton: the graph conv
+        # has them, this op not yet) runs the plain-torch BatchNorm instead of failing.
+        if self.backend != "auto" and self.backend not in IMPLEMENTED["masked_bn"]:
+            return "reference"
+        return resolve("masked_bn", self.backend, device_type)
 
     def _update_running(self, mean: Tensor, var: Tensor, count: Tensor) -> None:
         with torch.no_grad():
@@ -79,10 +90,10 @@ class MaskedBatchNorm(nn.Module):
             y = y + residual
         return F.relu(y) if relu else y
 
-    def _forward_fused(self, x, mask, residual, relu, dropout):
+    def _forward_fused(self, x, mask, residual, relu, dropout, backend):
         acc = accumulation_dtype(x)
         if self.training:
-            stats = masked_bn_stats(x, mask, backend=self.backend)  # (2, C) float64
+            stats = masked_bn_stats(x, mask, backend=backend)  # (2, C) float64
             count = mask.to(torch.float64).sum().reshape(1) * x.shape[2]
             # one all-reduce of [sum, sum of squares, count]: the statistics of the global batch
             total = global_sum(torch.cat([stats.reshape(-1), count]))
@@ -103,7 +114,7 @@ class MaskedBatchNorm(nn.Module):
             residual=residual,
             relu=relu,
             dropout=dropout,
-            backend=self.backend,
+            backend=backend,
         )
 
 
