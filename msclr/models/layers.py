@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops import masked_graph_conv
+from ..ops import IMPLEMENTED, masked_bn_apply, masked_bn_stats, masked_graph_conv, resolve
+from ..ops.batch_norm import accumulation_dtype
 
 
 def global_sum(t: Tensor) -> Tensor:
@@ -30,32 +31,91 @@ def global_sum(t: Tensor) -> Tensor:
 
 
 class MaskedBatchNorm(nn.Module):
-    """BatchNorm over channels whose statistics count valid joints only; padding stays 0."""
+    """BatchNorm over channels whose statistics count valid joints only; padding stays 0.
 
-    def __init__(self, channels: int, eps: float = 1e-5, momentum: float = 0.1):
+    forward(x, mask, residual, relu, dropout) = act(dropout(BN(x)) * m + residual), act = ReLU or
+    identity: the tail of an ST-GCN unit in one call, so that the fused backend (msclr.ops
+    masked_bn_stats / masked_bn_apply) does it in one pass. The `reference` backend (and `auto`
+    where no fused kernel exists, e.g. on CUDA) runs the plain-torch version below.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5, momentum: float = 0.1, backend: str = "auto"):
         super().__init__()
-        self.eps, self.momentum = eps, momentum
+        self.eps, self.momentum, self.backend = eps, momentum, backend
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, mask: Tensor, residual: Tensor | None = None, relu: bool = False, dropout: float = 0.0
+    ) -> Tensor:
+        which = self._bn_backend(x.device.type)
+        if which == "reference":
+            return self._forward_reference(x, mask, residual, relu, dropout)
+        if residual is not None and residual.dtype != x.dtype:  # e.g. under autocast: as `y + residual` does
+            dt = torch.promote_types(x.dtype, residual.dtype)
+            x, residual = x.to(dt), residual.to(dt)
+        return self._forward_fused(x, mask, residual, relu, dropout, which)
+
+    def _bn_backend(self, device_type: str) -> str:
+        # A backend asked for by name that has no BatchNorm kernel (cuda, triton: the graph conv
+        # has them, this op not yet) runs the plain-torch BatchNorm instead of failing.
+        if self.backend != "auto" and self.backend not in IMPLEMENTED["masked_bn"]:
+            return "reference"
+        return resolve("masked_bn", self.backend, device_type)
+
+    def _update_running(self, mean: Tensor, var: Tensor, count: Tensor) -> None:
+        with torch.no_grad():
+            unbiased = var * count / (count - 1).clamp_min(1.0)
+            self.running_mean.lerp_(mean.to(self.running_mean.dtype), self.momentum)
+            self.running_var.lerp_(unbiased.to(self.running_var.dtype), self.momentum)
+
+    def _forward_reference(self, x, mask, residual, relu, dropout):
         m = mask[:, None, None, :].to(x.dtype)  # (N, 1, 1, V)
         if self.training:
             xf, mf = x.float(), m.float()
             count = global_sum(mf.sum() * x.shape[2]).clamp_min(1.0)
             mean = global_sum((xf * mf).sum((0, 2, 3))) / count
             var = global_sum((((xf - mean[None, :, None, None]) * mf) ** 2).sum((0, 2, 3))) / count
-            with torch.no_grad():
-                unbiased = var * count / (count - 1).clamp_min(1.0)
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(unbiased, self.momentum)
+            self._update_running(mean, var, count)
         else:
             mean, var = self.running_mean, self.running_var
         scale = self.weight * torch.rsqrt(var + self.eps)
         shift = self.bias - mean * scale
-        return (x * scale[None, :, None, None].to(x.dtype) + shift[None, :, None, None].to(x.dtype)) * m
+        y = (x * scale[None, :, None, None].to(x.dtype) + shift[None, :, None, None].to(x.dtype)) * m
+        if dropout > 0:
+            y = F.dropout(y, dropout, training=True) * m  # the mask again: as the unit always did
+        if residual is not None:
+            y = y + residual
+        return F.relu(y) if relu else y
+
+    def _forward_fused(self, x, mask, residual, relu, dropout, backend):
+        acc = accumulation_dtype(x)
+        if self.training:
+            stats = masked_bn_stats(x, mask, backend=backend)  # (2, C) float64
+            count = mask.to(torch.float64).sum().reshape(1) * x.shape[2]
+            # one all-reduce of [sum, sum of squares, count]: the statistics of the global batch
+            total = global_sum(torch.cat([stats.reshape(-1), count]))
+            count = total[-1].clamp_min(1.0)
+            mean = total[: x.shape[1]] / count
+            # float64 sums: E[x^2] - E[x]^2 loses nothing that matters for float32 activations
+            var = (total[x.shape[1] : -1] / count - mean * mean).clamp_min(0.0)
+            self._update_running(mean, var, count)
+        else:
+            mean, var = self.running_mean.to(torch.float64), self.running_var.to(torch.float64)
+        scale = self.weight.to(torch.float64) * torch.rsqrt(var + self.eps)
+        shift = self.bias.to(torch.float64) - mean * scale
+        return masked_bn_apply(
+            x,
+            mask,
+            scale.to(acc),
+            shift.to(acc),
+            residual=residual,
+            relu=relu,
+            dropout=dropout,
+            backend=backend,
+        )
 
 
 class LayoutInputNorm(nn.Module):
@@ -131,9 +191,9 @@ class STGCNUnit(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
         self.importance = nn.Parameter(torch.ones(num_layouts, k, v_max, v_max)) if edge_importance else None
-        self.bn1 = MaskedBatchNorm(c_out)
+        self.bn1 = MaskedBatchNorm(c_out, backend=backend)
         self.tcn = nn.Conv2d(c_out, c_out, (kernel_t, 1), (stride, 1), ((kernel_t - 1) // 2, 0))
-        self.bn2 = MaskedBatchNorm(c_out)
+        self.bn2 = MaskedBatchNorm(c_out, backend=backend)
         self.dropout = nn.Dropout(dropout)
         if not residual:
             self.res_mode = "none"
@@ -142,18 +202,18 @@ class STGCNUnit(nn.Module):
         else:
             self.res_mode = "conv"
             self.res_conv = nn.Conv2d(c_in, c_out, 1, (stride, 1))
-            self.res_bn = MaskedBatchNorm(c_out)
+            self.res_bn = MaskedBatchNorm(c_out, backend=backend)
 
     def forward(self, x: Tensor, layout: Tensor, A: Tensor, mask: Tensor) -> Tensor:
-        m = mask[:, None, None, :].to(x.dtype)
         if self.res_mode == "none":
-            res = 0
+            res = None
         elif self.res_mode == "identity":
             res = x
         else:
             res = self.res_bn(self.res_conv(x), mask)
         w, b = self.weight.to(x.dtype), self.bias.to(x.dtype)  # autocast does not reach custom ops
         y = masked_graph_conv(x, layout, A, w, b, self.importance, backend=self.backend)
-        y = F.relu(self.bn1(y, mask))
-        y = self.dropout(self.bn2(self.tcn(y), mask)) * m  # conv bias would leak into padding
-        return F.relu(y + res)
+        y = self.bn1(y, mask, relu=True)
+        # bn2 masks after dropout (the conv bias would leak into padding), adds the residual, ReLU
+        p = self.dropout.p if self.training else 0.0
+        return self.bn2(self.tcn(y), mask, residual=res, relu=True, dropout=p)

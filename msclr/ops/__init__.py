@@ -10,6 +10,7 @@ import torch
 
 from .. import _ext
 from .backends import BACKENDS, IMPLEMENTED, resolve, triton_runnable, why_unavailable
+from .batch_norm import masked_bn_apply, masked_bn_stats
 from .graph_conv import masked_graph_conv
 from .infonce import InfoNCEOutput, enqueue, infonce_queue
 
@@ -19,6 +20,8 @@ __all__ = [
     "InfoNCEOutput",
     "enqueue",
     "infonce_queue",
+    "masked_bn_apply",
+    "masked_bn_stats",
     "masked_graph_conv",
     "resolve",
     "triton_runnable",

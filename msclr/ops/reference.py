@@ -155,3 +155,107 @@ def enqueue_(queue: Tensor, ptr: Tensor, keys: Tensor) -> None:
     rows = (ptr.reshape(()) + torch.arange(B, device=queue.device)) % Q
     queue.index_copy_(0, rows, keys.to(queue.dtype))
     ptr.copy_((ptr + B) % Q)
+
+
+# --------------------------------------------------------------------------- masked batch norm
+# The two halves of MaskedBatchNorm (msclr.models.layers): per-channel sums over valid joints,
+# then one fused apply. Between them the sums can be all-reduced (synchronised BN under DDP).
+def masked_bn_stats(x: Tensor, mask: Tensor) -> Tensor:
+    """(2, C) float64: [sum m x, sum m x^2] over samples, frames and joints (mask m (N, V), 0/1)."""
+    xf = x.to(torch.float64)
+    xm = xf * mask.to(torch.float64)[:, None, None, :]
+    return torch.stack([xm.sum((0, 2, 3)), (xm * xf).sum((0, 2, 3))])
+
+
+def masked_bn_stats_backward(grad: Tensor, x: Tensor, mask: Tensor) -> Tensor:
+    """d x = m * (grad[0] + 2 grad[1] x), per channel."""
+    acc = _acc(x)
+    g = grad.to(acc)[:, None, :, None, None]
+    m = mask.to(acc)[:, None, None, :]
+    return (m * (g[0] + 2 * g[1] * x.to(acc))).to(x.dtype)
+
+
+_M32 = 0xFFFFFFFF
+
+
+def _mul32(x: Tensor, c: int) -> Tensor:
+    """(x * c) mod 2^32 for x in [0, 2^32) held in int64, without overflowing int64."""
+    lo = x * (c & 0xFFFF)  # < 2^48
+    hi = ((x * (c >> 16)) & 0xFFFF) << 16  # only the low 16 bits of the high product survive mod 2^32
+    return (lo + hi) & _M32
+
+
+def _mix32(x: Tensor) -> Tensor:
+    """The "lowbias32" integer finaliser (C. Wellons), as in csrc/cpu/batch_norm_cpu.cpp."""
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def dropout_keep(seed: Tensor, shape: tuple[int, ...], p: float, device=None) -> Tensor:
+    """Bool keep mask of `shape`: element i (flat, row-major) is kept iff
+    mix32(lo32(i) ^ lo32(seed) ^ mix32(hi32(i) ^ hi32(seed))) >= floor(p * 2^32)."""
+    s = int(seed.reshape(()).item()) & 0xFFFFFFFFFFFFFFFF
+    numel = 1
+    for d in shape:
+        numel *= d
+    i = torch.arange(numel, dtype=torch.int64, device=device)
+    key = (s & _M32) ^ _mix32(((i >> 32) & _M32) ^ (s >> 32))
+    h = _mix32((i & _M32) ^ key)
+    return (h >= int(p * 4294967296.0)).view(shape)
+
+
+def _apply_factor(x: Tensor, mask: Tensor, seed: Tensor | None, p: float) -> Tensor:
+    """m[n,v] * keep / (1 - p): the factor every normalised element is multiplied by."""
+    acc = _acc(x)
+    f = mask.to(acc)[:, None, None, :].expand(x.shape)
+    if seed is not None and p > 0:
+        keep = dropout_keep(seed, tuple(x.shape), p, x.device)
+        f = torch.where(keep, f * (1.0 / (1.0 - p)), torch.zeros((), dtype=acc, device=x.device))
+    return f
+
+
+def masked_bn_apply(
+    x: Tensor,
+    mask: Tensor,
+    scale: Tensor,
+    shift: Tensor,
+    residual: Tensor | None,
+    seed: Tensor | None,
+    p: float,
+    relu: bool,
+) -> Tensor:
+    """act((x * scale[c] + shift[c]) * m * keep/(1-p) + residual), act = relu or identity."""
+    acc = _acc(x)
+    z = (x.to(acc) * scale.to(acc)[:, None, None] + shift.to(acc)[:, None, None]) * _apply_factor(x, mask, seed, p)
+    if residual is not None:
+        z = z + residual.to(acc)
+    if relu:
+        z = z.clamp_min(0)
+    return z.to(x.dtype)
+
+
+def masked_bn_apply_backward(
+    grad: Tensor,
+    out: Tensor,
+    x: Tensor,
+    mask: Tensor,
+    scale: Tensor,
+    seed: Tensor | None,
+    p: float,
+    relu: bool,
+    has_residual: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients (x, scale, shift, residual); the residual one is empty (0,) without a residual."""
+    acc = _acc(x)
+    g = grad.to(acc)
+    if relu:
+        g = torch.where(out > 0, g, torch.zeros((), dtype=acc, device=g.device))
+    gz = g * _apply_factor(x, mask, seed, p)
+    dx = gz * scale.to(acc)[:, None, None]
+    dscale = (gz * x.to(acc)).sum((0, 2, 3))
+    dshift = gz.sum((0, 2, 3))
+    dres = g.to(x.dtype, copy=True) if has_residual else x.new_empty(0)  # never alias grad
+    return dx.to(x.dtype), dscale.to(scale.dtype), dshift.to(scale.dtype), dres

@@ -1,0 +1,320 @@
+"""The fused masked BatchNorm ops (masked_bn_stats, masked_bn_apply) and MaskedBatchNorm on them.
+
+cpu kernels against the reference: values and every gradient, odd shapes (N=1, T=1, C=3/17,
+layouts of 20/25/43 joints mixed), residual / ReLU / dropout combinations, fp16/bf16 by the
+tolerance rule of DESIGN.md section 8, float64 gradcheck, opcheck, torch.compile(fullgraph=True),
+exact zeros on padded joints, running statistics and eval mode of the module.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from msclr import skeletons
+from msclr.models import MaskedBatchNorm
+from msclr.ops import backends, masked_bn_apply, masked_bn_stats, reference
+from msclr.ops import batch_norm as bn_mod
+
+LAYOUTS = ("kinect_v1_20", "ntu25", "berkeley_mhad43")
+
+
+def need(backend: str) -> None:
+    reason = backends.why_unavailable(backend, "cpu")
+    if not reason and backend not in backends.IMPLEMENTED["masked_bn"]:
+        reason = f"masked_bn has no {backend} implementation in this build"
+    if reason:
+        pytest.skip(reason)
+
+
+def problem(n, c, t, names=LAYOUTS, dtype=torch.float32, seed=0):
+    """x (N, C, T, V) with garbage-free padding, its bool joint mask (N, V), scale/shift, residual."""
+    g = torch.Generator().manual_seed(seed)
+    table = skeletons.LayoutTable([skeletons.get(nm) for nm in names])
+    layout = torch.arange(n) % len(names)
+    mask = table.joint_mask[layout]
+    m = mask[:, None, None, :]
+    x = (torch.randn(n, c, t, table.v_max, generator=g) * 2 + 0.5) * m
+    scale = 1 + 0.5 * torch.randn(c, generator=g)
+    shift = torch.randn(c, generator=g)
+    res = torch.randn(n, c, t, table.v_max, generator=g) * m
+    acc = torch.float64 if dtype == torch.float64 else torch.float32
+    return x.to(dtype), mask, scale.to(acc), shift.to(acc), res.to(dtype)
+
+
+SHAPES = {
+    "mixed_c17": (5, 17, 3),
+    "c3": (4, 3, 7),
+    "n1_t1": (1, 17, 1),
+    "n1_t1_v43": (1, 3, 1),
+    "wide": (6, 64, 13),
+}
+
+
+# --------------------------------------------------------------------------------------- stats
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_stats_matches_reference(shape):
+    need("cpu")
+    x, mask, *_ = problem(*SHAPES[shape])
+    x.requires_grad_()
+    got = masked_bn_stats(x, mask, backend="cpu")
+    want = masked_bn_stats(x, mask, backend="reference")
+    assert got.dtype == torch.float64 and got.shape == (2, x.shape[1])
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    gs = torch.randn(2, x.shape[1], dtype=torch.float64)
+    (gx,) = torch.autograd.grad(got, x, gs)
+    (gx_ref,) = torch.autograd.grad(want, x, gs)
+    torch.testing.assert_close(gx, gx_ref, rtol=1e-5, atol=1e-5)
+
+
+def test_stats_ignore_padded_joints():
+    need("cpu")
+    x, mask, *_ = problem(4, 5, 3)
+    garbage = x + 7.0 * (~mask)[:, None, None, :]
+    torch.testing.assert_close(
+        masked_bn_stats(garbage, mask, backend="cpu"), reference.masked_bn_stats(x, mask), rtol=1e-6, atol=1e-6
+    )
+
+
+# --------------------------------------------------------------------------------------- apply
+FLAGS = [
+    # (residual, relu, dropout)
+    (False, False, 0.0),
+    (False, True, 0.0),
+    (True, True, 0.0),
+    (True, False, 0.0),
+    (True, True, 0.5),
+    (False, False, 0.3),
+]
+
+
+def apply_with_grads(backend, x, mask, scale, shift, res, relu, p, seed, gy):
+    leaves = [v.detach().clone().requires_grad_() for v in (x, scale, shift)]
+    r = None if res is None else res.detach().clone().requires_grad_()
+    out = masked_bn_apply(*leaves[:1], mask, *leaves[1:], residual=r, relu=relu, dropout=p, seed=seed, backend=backend)
+    used = leaves + ([r] if r is not None else [])
+    grads = torch.autograd.grad(out, used, gy)
+    return out.detach(), grads
+
+
+@pytest.mark.parametrize("flags", FLAGS, ids=lambda f: f"res{int(f[0])}_relu{int(f[1])}_p{f[2]}")
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_apply_matches_reference(shape, flags):
+    need("cpu")
+    has_res, relu, p = flags
+    x, mask, scale, shift, res = problem(*SHAPES[shape])
+    res = res if has_res else None
+    seed = torch.tensor(1234567890123, dtype=torch.int64)
+    gy = torch.randn(x.shape)
+    out, grads = apply_with_grads("cpu", x, mask, scale, shift, res, relu, p, seed, gy)
+    out_ref, grads_ref = apply_with_grads("reference", x, mask, scale, shift, res, relu, p, seed, gy)
+    torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-5)
+    for name, got, want in zip(("x", "scale", "shift", "residual"), grads, grads_ref):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4, msg=f"gradient of {name}")
+    if p > 0:  # the same elements dropped
+        torch.testing.assert_close(out == 0, out_ref == 0, rtol=0, atol=0)
+
+
+def test_dropout_keep_rate_and_seed():
+    need("cpu")
+    x = torch.ones(8, 16, 50, 43)
+    mask = torch.ones(8, 43, dtype=torch.bool)
+    one, zero = torch.ones(16), torch.zeros(16)
+    a = masked_bn_apply(x, mask, one, zero, dropout=0.5, seed=torch.tensor(1), backend="cpu")
+    b = masked_bn_apply(x, mask, one, zero, dropout=0.5, seed=torch.tensor(1), backend="cpu")
+    c = masked_bn_apply(x, mask, one, zero, dropout=0.5, seed=torch.tensor(2), backend="cpu")
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    kept = (a != 0).double().mean().item()
+    assert abs(kept - 0.5) < 0.01
+    assert torch.allclose(a[a != 0], torch.tensor(2.0))  # kept elements scaled by 1 / (1 - p)
+    # neighbouring elements independent: the keep bits of i and i+1 agree about half the time
+    flat = (a != 0).flatten()
+    assert abs((flat[1:] == flat[:-1]).double().mean().item() - 0.5) < 0.01
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_padded_joints_are_exactly_zero(backend):
+    need(backend)
+    x, mask, scale, shift, res = problem(5, 17, 3)
+    x = x + 5.0 * (~mask)[:, None, None, :]  # garbage on padded joints must not leak
+    for relu, r, p in ((False, None, 0.0), (True, res, 0.5)):
+        out = masked_bn_apply(x, mask, scale, shift, residual=r, relu=relu, dropout=p, backend=backend)
+        pad = ~mask
+        assert (out.permute(0, 3, 1, 2)[pad] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision(dtype):
+    """Kernel error vs an fp32 reference at most ~2x that of the same computation in torch at dtype."""
+    need("cpu")
+    x32, mask, scale, shift, res32 = problem(6, 17, 5)
+    x, res = x32.to(dtype), res32.to(dtype)
+    seed = torch.tensor(99)
+    gy = torch.randn(x.shape).to(dtype)
+    gy32 = gy.float()  # the fp32 reference sees the same (rounded) inputs
+    out, grads = apply_with_grads("cpu", x, mask, scale, shift, res, True, 0.5, seed, gy)
+    out32, grads32 = apply_with_grads("reference", x.float(), mask, scale, shift, res.float(), True, 0.5, seed, gy32)
+    # the same formula evaluated by plain torch in dtype
+    m = mask[:, None, None, :].to(dtype)
+    keep = reference.dropout_keep(seed, tuple(x.shape), 0.5).to(dtype)
+    z = (x * scale.to(dtype)[:, None, None] + shift.to(dtype)[:, None, None]) * keep * 2 * m + res
+    out_td = torch.relu(z)
+    err = (out.float() - out32).abs().max()
+    err_td = (out_td.float() - out32).abs().max()
+    assert err <= 2 * err_td + 1e-6
+    g_td = torch.where(out_td > 0, gy, 0) * keep * 2 * m * scale.to(dtype)[:, None, None]
+    assert (grads[0].float() - grads32[0]).abs().max() <= 2 * (g_td.float() - grads32[0]).abs().max() + 1e-6
+    for got, want in zip(grads[1:3], grads32[1:3]):  # scale, shift: float32 sums of the same terms
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    assert out.dtype == dtype and grads[0].dtype == dtype and grads[1].dtype == torch.float32
+
+    got = masked_bn_stats(x, mask, backend="cpu")
+    torch.testing.assert_close(got, reference.masked_bn_stats(x, mask), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_gradcheck_float64(backend):
+    need(backend)
+    x, mask, scale, shift, res = problem(3, 3, 2, dtype=torch.float64)
+    seed = torch.tensor(7)
+    res = res + 3.0  # keeps the ReLU input off its kink at padded joints (where it would be exactly 0)
+    x, scale, shift, res = (v.requires_grad_() for v in (x, scale, shift, res))
+    assert torch.autograd.gradcheck(lambda x: masked_bn_stats(x, mask, backend=backend), (x,))
+    for relu, p in ((False, 0.0), (True, 0.5)):
+        # x away from the ReLU kink: shift pushes most pre-activations far from 0
+        assert torch.autograd.gradcheck(
+            lambda x, s, b, r, relu=relu, p=p: masked_bn_apply(
+                x, mask, s, b, residual=r, relu=relu, dropout=p, seed=seed, backend=backend
+            ),
+            (x, scale, shift, res),
+        )
+
+
+def _opcheck_args():
+    x, mask, scale, shift, res = problem(3, 5, 2)
+    x.requires_grad_()
+    scale.requires_grad_()
+    shift.requires_grad_()
+    res.requires_grad_()
+    seed = torch.tensor(5)
+    return x, mask, scale, shift, res, seed
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_opcheck(backend):
+    need(backend)
+    x, mask, scale, shift, res, seed = _opcheck_args()
+    if backend == "cpu":
+        stats, apply = torch.ops.msclr.masked_bn_stats, torch.ops.msclr.masked_bn_apply
+        stats_b, apply_b = torch.ops.msclr.masked_bn_stats_backward, torch.ops.msclr.masked_bn_apply_backward
+    else:
+        stats, apply = bn_mod._ref_stats, bn_mod._ref_apply
+        stats_b, apply_b = bn_mod._ref_stats_backward, bn_mod._ref_apply_backward
+    torch.library.opcheck(stats, (x, mask))
+    torch.library.opcheck(apply, (x, mask, scale, shift, res, seed, 0.5, True))
+    torch.library.opcheck(apply, (x, mask, scale, shift, None, None, 0.0, False))
+    g = torch.randn(2, 5, dtype=torch.float64)
+    torch.library.opcheck(stats_b, (g, x.detach(), mask))
+    out = apply(x, mask, scale, shift, res, seed, 0.5, True).detach()
+    gy = torch.randn(x.shape)
+    torch.library.opcheck(apply_b, (gy, out, x.detach(), mask, scale.detach(), seed, 0.5, True, True))
+    torch.library.opcheck(apply_b, (gy, out, x.detach(), mask, scale.detach(), None, 0.0, False, False))
+
+
+# --------------------------------------------------------------------------------------- module
+def module_run(backend, x, mask, res, train, seed=0, relu=True):
+    torch.manual_seed(seed)
+    bn = MaskedBatchNorm(x.shape[1], backend=backend)
+    with torch.no_grad():
+        bn.weight.copy_(1 + 0.3 * torch.randn(x.shape[1]))
+        bn.bias.copy_(0.3 * torch.randn(x.shape[1]))
+        bn.running_mean.copy_(torch.randn(x.shape[1]))
+        bn.running_var.copy_(1 + torch.rand(x.shape[1]))
+    bn.train(train)
+    xl = x.detach().clone().requires_grad_()
+    rl = res.detach().clone().requires_grad_()
+    out = bn(xl, mask, residual=rl, relu=relu)
+    gy = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    grads = torch.autograd.grad(out, [xl, rl, bn.weight, bn.bias], gy)
+    return out.detach(), grads, bn
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("shape", ["mixed_c17", "n1_t1", "wide"])
+def test_module_fused_matches_reference(shape, train):
+    """MaskedBatchNorm on the fused ops = the plain-torch version: output, every gradient, running stats."""
+    need("cpu")
+    x, mask, _, _, res = problem(*SHAPES[shape])
+    out, grads, bn = module_run("cpu", x, mask, res, train)
+    out_ref, grads_ref, bn_ref = module_run("reference", x, mask, res, train)
+    torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-5)
+    for name, got, want in zip(("x", "residual", "weight", "bias"), grads, grads_ref):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4, msg=f"gradient of {name}")
+    torch.testing.assert_close(bn.running_mean, bn_ref.running_mean, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(bn.running_var, bn_ref.running_var, rtol=1e-6, atol=1e-6)
+
+
+def test_module_gradcheck_float64():
+    """Through the statistics too (mean and variance depend on x) in float64."""
+    need("cpu")
+    x, mask, _, _, res = problem(3, 3, 2, dtype=torch.float64)
+    bn = MaskedBatchNorm(3, backend="cpu").double()
+    x.requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: bn(x, mask), (x,))
+
+
+def test_compile_fullgraph_module():
+    need("cpu")
+    torch._dynamo.reset()
+    x, mask, _, _, res = problem(5, 17, 3)
+    bn = MaskedBatchNorm(17, backend="cpu")
+
+    def f(x, res):
+        return bn(x, mask, residual=res, relu=True)
+
+    compiled = torch.compile(f, fullgraph=True)
+    xs = [v.detach().clone().requires_grad_() for v in (x, res)]
+    xc = [v.detach().clone().requires_grad_() for v in (x, res)]
+    out, out_c = f(*xs), compiled(*xc)
+    torch.testing.assert_close(out_c, out, rtol=1e-5, atol=1e-5)
+    gy = torch.randn(out.shape)
+    for a, b in zip(torch.autograd.grad(out, xs, gy), torch.autograd.grad(out_c, xc, gy)):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    # with dropout: the seed is drawn inside the graph; the compiled op still runs and masks padding
+    out_d = torch.compile(lambda x: masked_bn_apply(x, mask, bn.weight.detach(), bn.bias.detach(), dropout=0.5))(x)
+    assert (out_d.permute(0, 3, 1, 2)[~mask] == 0).all()
+
+
+def test_errors():
+    need("cpu")
+    x, mask, scale, shift, res = problem(2, 3, 2)
+    with pytest.raises(ValueError, match="mask"):
+        masked_bn_stats(x, mask[:, :5], backend="cpu")
+    with pytest.raises(ValueError, match="scale"):
+        masked_bn_apply(x, mask, scale[:2], shift, backend="cpu")
+    with pytest.raises(ValueError, match="dropout"):
+        masked_bn_apply(x, mask, scale, shift, dropout=1.0, backend="cpu")
+    with pytest.raises(RuntimeError, match="seed"):
+        torch.ops.msclr.masked_bn_apply(x, mask, scale, shift, None, torch.tensor([1, 2]), 0.5, False)
+
+
+def test_module_backend_without_bn_kernel_runs_plain_torch():
+    """--backend cuda/triton pick the graph conv kernels; BatchNorm, which has none, runs plain torch."""
+    x, mask, _, _, res = problem(3, 5, 2)
+    for backend in ("triton", "cuda"):
+        assert MaskedBatchNorm(5, backend=backend)._bn_backend("cpu") == "reference"
+    torch.manual_seed(0)
+    out = MaskedBatchNorm(5, backend="triton")(x, mask, residual=res, relu=True)
+    torch.manual_seed(0)
+    torch.testing.assert_close(out, MaskedBatchNorm(5, backend="reference")(x, mask, residual=res, relu=True))
+
+
+def test_module_residual_of_another_dtype_is_promoted():
+    need("cpu")
+    x, mask, _, _, res = problem(3, 5, 2)
+    bn, bn_ref = MaskedBatchNorm(5, backend="cpu"), MaskedBatchNorm(5, backend="reference")
+    out = bn(x.bfloat16(), mask, residual=res, relu=True)
+    want = bn_ref(x.bfloat16(), mask, residual=res, relu=True)
+    assert out.dtype == want.dtype == torch.float32
+    # the plain version normalises in bfloat16 before the add, the fused one in float32
+    torch.testing.assert_close(out, want, rtol=1e-2, atol=3e-2)
