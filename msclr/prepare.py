@@ -49,7 +49,7 @@ def _maybe_derive(store, source: str, value: str | None):
 def cmd_utd_mhad(args) -> int:
     from .data import utd_mhad
 
-    store = utd_mhad.prepare(args.raw, args.out, strict=args.strict, overwrite=args.overwrite)
+    store = utd_mhad.prepare(args.raw, args.out, strict=args.strict, overwrite=args.overwrite, normalize=args.normalize)
     store = _maybe_derive(store, "kinect_v1_20", args.derive)
     print(store)
     return 0
@@ -220,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--derive", default="none", help=derive_help)
     u.add_argument("--strict", action="store_true", help="fail (exit 1) when a file cannot be read")
     u.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
+    u.add_argument(
+        "--normalize", action="store_true", help="ST-GCN pre-normalisation (spine-centred, aligned), as for NTU"
+    )
     u.set_defaults(func=cmd_utd_mhad)
 
     g = sub.add_parser("stgcn", help="st-gcn / AimCLR preprocessed .npy + .pkl")

@@ -3,8 +3,8 @@
     python -m msclr.reproduce utd-mhad --raw ../shared/data/utd_mhad --out runs/utd_repro
 
 Cross-subject split (subjects 1,3,5,7 train / 2,4,6,8 test). The Kinect v1 skeletons
-(kinect_v1_20) plus two conventions derived from them by documented joint maps (body15,
-coco13). With the same budget (epochs, batch, steps, seed):
+(kinect_v1_20, ST-GCN pre-normalised unless --coordinates camera) plus two conventions
+derived from them by documented joint maps (body15, coco13). With the same budget (epochs, batch, steps, seed):
 
 * single-skeleton SkeletonCLR: both views from kinect_v1_20;
 * multi-skeleton SkeletonCLR (MS-CLR): one random (query, key) convention pair per batch;
@@ -100,7 +100,7 @@ def utd_mhad(args) -> int:
     if not is_store(store):
         from .data import derive, utd_mhad
 
-        utd_mhad.prepare(args.raw, store, overwrite=True, log=log.info)
+        utd_mhad.prepare(args.raw, store, overwrite=True, normalize=args.coordinates == "normalized", log=log.info)
         derive.derive(store, "kinect_v1_20", CONVENTIONS[1:])
     runs = {
         "single": _pretrain("single", store, out, args, CONVENTIONS[:1], "single"),
@@ -143,7 +143,8 @@ def _table(rows: list[dict], args, minutes: float) -> str:
         return "-" if x is None else f"{100 * x:.1f}"
 
     lines = [
-        f"UTD-MHAD cross-subject (432 train / 432 test), SkeletonCLR, {args.epochs} pre-training epochs, "
+        f"UTD-MHAD cross-subject (432 train / 432 test), {args.coordinates} coordinates, SkeletonCLR, "
+        f"{args.epochs} pre-training epochs, "
         f"batch {args.batch_size}, {args.frames} frames, seed {args.seed}; linear/ensemble {args.linear_epochs} "
         f"epochs; total {minutes:.1f} min",
         "",
@@ -175,6 +176,12 @@ def main(argv=None) -> int:
     u.add_argument("--linear-epochs", type=int, default=100)
     u.add_argument("--seed", type=int, default=0)
     u.add_argument("--no-plots", action="store_true", help="skip confusion-matrix and t-SNE PNGs")
+    u.add_argument(
+        "--coordinates",
+        choices=["normalized", "camera"],
+        default="normalized",
+        help="ST-GCN pre-normalised skeletons (default) or the files' camera-space coordinates",
+    )
     args = ap.parse_args(argv)
     if not args.raw.is_dir():
         ap.error(f"--raw {args.raw}: no such directory")

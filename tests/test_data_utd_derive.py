@@ -61,6 +61,28 @@ def test_real_utd_mhad(tmp_path):
     assert (k[:, 0, 0, left, 0] < k[:, 0, 0, right, 0]).mean() > 0.95
 
 
+def test_utd_normalize_centres_and_aligns(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    d = _write_mat(raw / "a1_s1_t1_skeleton.mat", T=25) + np.array([0.3, -0.2, 2.5])[None, :, None]
+    scipy.io.savemat(raw / "a1_s1_t1_skeleton.mat", {"d_skel": d})
+    s = utd_mhad.prepare(raw, tmp_path / "st", normalize=True, log=lambda *_: None)
+    x = s.array("kinect_v1_20")[0, :, :25, :, 0]  # (3, T, V)
+    conv = s.convention("kinect_v1_20")
+    spine, ls, rs = (conv.index(j) for j in ("spine", "left_shoulder", "right_shoulder"))
+    np.testing.assert_allclose(x[:, :, spine], 0.0, atol=1e-5)  # every frame centred on the spine
+    # as in ST-GCN: the last rotation puts the first frame's shoulder line on the x axis (the
+    # hip -> spine alignment before it is exact only for shoulders square to the spine)
+    across = x[:, 0, rs] - x[:, 0, ls]
+    np.testing.assert_allclose(across / np.linalg.norm(across), [1, 0, 0], atol=1e-5)
+    # distances between joints are kept (a rigid motion per frame)
+    raw_x = d.transpose(1, 2, 0).astype(np.float32)
+    np.testing.assert_allclose(
+        np.linalg.norm(x[:, 3, 0] - x[:, 3, 5]), np.linalg.norm(raw_x[:, 3, 0] - raw_x[:, 3, 5]), rtol=1e-4
+    )
+    assert "pre-normalised" in s.meta["coordinates"]
+
+
 def test_utd_importer_skips_bad_files(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()

@@ -81,10 +81,20 @@ def read_file(path: str | Path) -> np.ndarray:
     return d.transpose(1, 2, 0).astype(np.float32)
 
 
-def prepare(raw: str | Path, out: str | Path, strict: bool = False, overwrite: bool = False, log=print) -> Store:
+# ST-GCN pre-normalisation with the Kinect v1 joints that play NTU's roles: every frame
+# centred on the spine, hip_center -> spine along +z and right -> left shoulder along +x in the
+# first frame (msclr.data.ntu.pre_normalize; 2s-AGCN/AimCLR do this for NTU).
+NORMALIZATION = dict(zaxis=(3, 2), xaxis=(8, 4), centre=2)
+
+
+def prepare(
+    raw: str | Path, out: str | Path, strict: bool = False, overwrite: bool = False, normalize: bool = False, log=print
+) -> Store:
     """Read every UTD-MHAD file under `raw` into a store at `out`.
 
     Malformed files are skipped and listed (ValueError with --strict semantics when strict).
+    normalize: apply ST-GCN's pre-normalisation (NORMALIZATION) instead of keeping the
+    camera-space coordinates of the files.
     """
     raw = Path(raw)
     if not raw.is_dir():
@@ -125,6 +135,10 @@ def prepare(raw: str | Path, out: str | Path, strict: bool = False, overwrite: b
     for i, (*_, x) in enumerate(samples):
         data[i, :, : x.shape[1], :, 0] = x
         lengths[i] = x.shape[1]
+        if normalize:
+            from .ntu import pre_normalize
+
+            data[i, :, : x.shape[1]] = pre_normalize(data[i, :, : x.shape[1]], **NORMALIZATION)
     subjects = np.array([s for _, _, s, _, _ in samples])
     train = np.isin(subjects, TRAIN_SUBJECTS)
     builder = StoreBuilder.create(
@@ -137,7 +151,9 @@ def prepare(raw: str | Path, out: str | Path, strict: bool = False, overwrite: b
         sample_info={"subject": subjects, "trial": np.array([t for *_, t, _ in samples])},
         extra=dict(
             source=str(raw.resolve()),
-            coordinates="Kinect v1 camera space, metres",
+            coordinates="metres, ST-GCN pre-normalised (spine-centred per frame, hip->spine +z, shoulders +x)"
+            if normalize
+            else "Kinect v1 camera space, metres",
             skipped=[{"file": f, "reason": r} for f, r in report.skipped],
         ),
         overwrite=overwrite,
