@@ -159,7 +159,9 @@ def plot_tsne(
     for i, name in enumerate(dict.fromkeys(conv)):
         sel = conv == name
         ax.scatter(emb[sel, 0], emb[sel, 1], c=colors[sel], marker=_MARKERS[i % len(_MARKERS)], s=14, label=name)
-    ax.legend(title="convention", loc="best", fontsize=8)
+    leg = ax.legend(title="convention", loc="best", fontsize=8)
+    for h in leg.legend_handles:  # the marker says the convention; grey, so no class colour is implied
+        h.set_color("0.35")
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
