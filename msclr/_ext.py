@@ -38,6 +38,11 @@ def extension() -> ModuleType | None:
     return _load()[0]
 
 
+def has_op(name: str) -> bool:
+    """Whether the extension loaded and registered torch.ops.msclr.<name>."""
+    return extension() is not None and hasattr(torch.ops.msclr, name)
+
+
 def load_error() -> str:
     """Why the extension is unavailable ('' when it loaded)."""
     return _load()[1]

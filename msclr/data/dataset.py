@@ -27,6 +27,14 @@ import torch
 from ..skeletons import LayoutTable
 from .store import Store, open_store
 
+EVAL_P = 0.95  # centred crop ratio of evaluation (AimCLR's test-time crop)
+
+
+def eval_crop(length: int, eval_p: float = EVAL_P) -> tuple[float, float]:
+    """(begin, crop length) of the centred evaluation crop of a valid length."""
+    bias = int((1.0 - eval_p) * length / 2)
+    return float(bias), float(length - 2 * bias)
+
 
 class NonFiniteSampleError(ValueError):
     """A sample holds NaN or inf values (the message names the sample and the convention)."""
@@ -86,7 +94,7 @@ class MultiSkeletonDataset(torch.utils.data.Dataset):
         train: bool = True,
         p_interval: tuple[float, float] = (0.5, 1.0),
         min_crop: int = 64,
-        eval_p: float = 0.95,
+        eval_p: float = EVAL_P,
         check_finite: bool = True,
     ):
         self.store = store if isinstance(store, Store) else open_store(store)
@@ -135,8 +143,7 @@ class MultiSkeletonDataset(torch.utils.data.Dataset):
             crop = min(max(int(math.floor(length * p)), self.min_crop), length)
             begin = int(torch.randint(0, length - crop + 1, ()).item())
             return float(begin), float(crop)
-        bias = int((1.0 - self.eval_p) * length / 2)
-        return float(bias), float(length - 2 * bias)
+        return eval_crop(length, self.eval_p)
 
     def __getitem__(self, i: int) -> dict:
         row = int(self.indices[i])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .ntu import pre_normalize
 from .store import Store, StoreBuilder
 
 CLASS_NAMES = [
@@ -84,7 +85,12 @@ def read_file(path: str | Path) -> np.ndarray:
 # ST-GCN pre-normalisation with the Kinect v1 joints that play NTU's roles: every frame
 # centred on the spine, hip_center -> spine along +z and right -> left shoulder along +x in the
 # first frame (msclr.data.ntu.pre_normalize; 2s-AGCN/AimCLR do this for NTU).
-NORMALIZATION = dict(zaxis=(3, 2), xaxis=(8, 4), centre=2)
+def normalization_joints() -> dict[str, object]:
+    """pre_normalize's joint arguments, looked up by name in kinect_v1_20."""
+    from ..skeletons import get
+
+    j = get("kinect_v1_20").index
+    return dict(zaxis=(j("hip_center"), j("spine")), xaxis=(j("right_shoulder"), j("left_shoulder")), centre=j("spine"))
 
 
 def prepare(
@@ -93,7 +99,7 @@ def prepare(
     """Read every UTD-MHAD file under `raw` into a store at `out`.
 
     Malformed files are skipped and listed (ValueError with --strict semantics when strict).
-    normalize: apply ST-GCN's pre-normalisation (NORMALIZATION) instead of keeping the
+    normalize: apply ST-GCN's pre-normalisation (normalization_joints) instead of keeping the
     camera-space coordinates of the files.
     """
     raw = Path(raw)
@@ -132,13 +138,12 @@ def prepare(
     t_max = max(x.shape[1] for *_, x in samples)
     data = np.zeros((n, 3, t_max, 20, 1), np.float32)
     lengths = np.zeros(n, np.int32)
+    joints = normalization_joints() if normalize else None
     for i, (*_, x) in enumerate(samples):
         data[i, :, : x.shape[1], :, 0] = x
         lengths[i] = x.shape[1]
-        if normalize:
-            from .ntu import pre_normalize
-
-            data[i, :, : x.shape[1]] = pre_normalize(data[i, :, : x.shape[1]], **NORMALIZATION)
+        if joints:
+            data[i, :, : x.shape[1]] = pre_normalize(data[i, :, : x.shape[1]], **joints)
     subjects = np.array([s for _, _, s, _, _ in samples])
     train = np.isin(subjects, TRAIN_SUBJECTS)
     builder = StoreBuilder.create(

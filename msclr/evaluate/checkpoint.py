@@ -116,10 +116,6 @@ def read_checkpoint(path: str | Path, store=None) -> Pretrained:
     return Pretrained(path, cfg, conventions, enc)
 
 
-def make_table(conventions: list[Convention], strategy: str) -> LayoutTable:
-    return LayoutTable(conventions, strategy=strategy)
-
-
 def build_encoder(pre: Pretrained, table: LayoutTable, backend: str = "auto", random_init: bool = False):
     """The checkpoint's STGCNEncoder over `table`'s conventions (any subset/superset, any V_max).
 

@@ -29,11 +29,12 @@ class FeatureSet:
     sample_ids: list[str]
     conventions: list[str]
 
-    def of(self, convention: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(features, labels) of the samples that have `convention`."""
+    def of(self, convention: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """(features, labels, sample ids) of the samples that have `convention`."""
         l = self.conventions.index(convention)
         rows = self.available[:, l]
-        return self.features[rows, l], self.labels[rows]
+        ids = [s for s, r in zip(self.sample_ids, rows.tolist()) if r]
+        return self.features[rows, l], self.labels[rows], ids
 
 
 def eval_dataset(store, table: LayoutTable, conventions, T: int, M: int, split, train: bool):

@@ -24,10 +24,9 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
+from ..data.dataset import eval_crop, gather_frames, resample_positions
 from ..skeletons import LayoutTable
 from .checkpoint import CLASSIFIER_FORMAT, Pretrained, build_encoder, read_checkpoint
-
-EVAL_CROP = 0.95  # centred crop ratio of evaluation (AimCLR's test-time crop)
 
 
 @dataclass
@@ -113,8 +112,6 @@ class SkeletonModel(nn.Module):
                 )
         c_in = self.encoder.data_bn.weight.shape[-1]
         out = np.zeros((len(seqs), c_in, self.frames, self.table.v_max, self.persons), np.float32)
-        from ..data.dataset import gather_frames, resample_positions
-
         for i, s in enumerate(seqs):
             if s.ndim != 4 or s.shape[2] != conv.num_joints or s.shape[3] != c_in:
                 raise ValueError(
@@ -126,8 +123,7 @@ class SkeletonModel(nn.Module):
             x = s.transpose(3, 1, 2, 0)  # (C, T, V, M)
             nonzero = np.flatnonzero(np.abs(x).sum((0, 2, 3)) > 0)
             length = int(nonzero[-1]) + 1 if nonzero.size else x.shape[1]  # trailing zero frames are padding
-            bias = int((1.0 - EVAL_CROP) * length / 2)
-            pos = np.clip(resample_positions(float(bias), float(length - 2 * bias), self.frames), 0, length - 1)
+            pos = np.clip(resample_positions(*eval_crop(length), self.frames), 0, length - 1)
             frames = gather_frames(x[:, :length], pos)
             m = min(self.persons, frames.shape[3])
             out[i, :, :, : conv.num_joints, :m] = frames[..., :m]

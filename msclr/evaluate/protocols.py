@@ -11,7 +11,7 @@ import copy
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..data.store import is_store
+from ..data.store import is_store, open_store
 from ..skeletons import LayoutTable
 from . import report
 from .checkpoint import Pretrained, build_encoder, read_checkpoint
@@ -45,12 +45,10 @@ class EvalContext:
     new_conventions: list[str]  # conventions the checkpoint has never seen (transfer)
     device: torch.device
     out: Path
-    backend: str = "auto"
     batch_size: int = 128
     seed: int = 0
     random_init: bool = False
     plots: bool = True
-    written: list[str] = field(default_factory=list)
 
     @property
     def class_names(self) -> list[str]:
@@ -114,14 +112,13 @@ def default_store_path(pre: Pretrained) -> Path:
     if d.store is not None:
         return Path(d.store)
     for cand in (pre.path.parent / "synthetic", Path(pre.config.run.out) / "synthetic"):
-        if (cand / "store.json").is_file() or (cand.is_dir() and any(cand.iterdir())):
+        if is_store(cand):
             return cand
     return pre.path.parent / "synthetic"
 
 
 def open_eval_store(pre: Pretrained, data: str | Path | None):
-    from ..data import open_store
-    from ..data.store import is_store
+    """--data, else the checkpoint's store (its synthetic data is regenerated when missing)."""
     from ..data.synthetic import make_synthetic_store
 
     path = Path(data) if data else default_store_path(pre)
@@ -154,11 +151,12 @@ def make_context(
     conventions: evaluated conventions (default: those of the checkpoint found in the store;
     with allow_new (transfer), every convention of the store).
     """
-    from ..data import open_store
-
-    # a store given on the command line also defines user conventions of older checkpoints
-    pre = read_checkpoint(ckpt, store=open_store(data) if data and is_store(data) else None)
-    store = open_eval_store(pre, data)
+    if data and is_store(data):  # it also defines the user conventions of older checkpoints
+        store = open_store(data)
+        pre = read_checkpoint(ckpt, store=store)
+    else:
+        pre = read_checkpoint(ckpt)
+        store = open_eval_store(pre, data)
     if conventions:
         absent = [c for c in conventions if c not in store.conventions]
         if absent:
@@ -208,7 +206,7 @@ def make_context(
     out = Path(out) if out else pre.path.parent / f"eval_{protocol}"
     out.mkdir(parents=True, exist_ok=True)
     ctx = EvalContext(
-        pre, store, split, names, table, encoder.to(dev), new, dev, out, backend, batch_size, seed, random_init, plots
+        pre, store, split, names, table, encoder.to(dev), new, dev, out, batch_size, seed, random_init, plots
     )
     if random_init or new:
         recalibrate_bn(ctx, only_input=not random_init, layouts=None if random_init else new)
@@ -227,9 +225,10 @@ def recalibrate_bn(ctx: EvalContext, only_input: bool, layouts: list[str] | None
     from ..train import to_stream
 
     enc = ctx.encoder
-    mods = [m for m in enc.modules() if isinstance(m, (MaskedBatchNorm, LayoutInputNorm))]
     if only_input:
         mods = [enc.data_bn]
+    else:
+        mods = [m for m in enc.modules() if isinstance(m, (MaskedBatchNorm, LayoutInputNorm))]
     names = layouts or ctx.conventions
     ds = ctx.dataset("train", conventions=names)
     loader = torch.utils.data.DataLoader(ds, batch_size=ctx.batch_size, shuffle=False)
@@ -354,13 +353,11 @@ def linear(ctx: EvalContext, convention=None, epochs=100, lr=3.0, milestones=(80
     """Frozen encoder, a linear classifier on cached features of one convention."""
     name = _pick(ctx, convention)
     train, test = ctx.features("train"), ctx.features("test")
-    xtr, ytr = train.of(name)
+    xtr, ytr, _ = train.of(name)
     fc = fit_linear(xtr, ytr, len(ctx.class_names), epochs, lr, 0.9, weight_decay, milestones, ctx.batch_size, ctx.seed)
-    xte, yte = test.of(name)
-    rows = test.available[:, test.conventions.index(name)]
+    xte, yte, ids = test.of(name)
     with torch.no_grad():
         scores = fc(xte)
-    ids = [s for s, r in zip(test.sample_ids, rows.tolist()) if r]
     res = _finish(ctx, f"linear_{name}", scores, yte, ids, {"convention": name, "train_samples": int(ytr.numel())})
     res["files"]["model"] = str(_heads_model(ctx, {name: fc}).save(ctx.out / "model.pt", "linear"))
     res["files"]["tsne"] = _tsne(ctx, test, f"t-SNE of test features ({name} linear)")
@@ -386,11 +383,9 @@ def knn(ctx: EvalContext, convention=None, k: int = 20, tau: float = 0.07) -> di
     """Cosine k-NN on frozen features of one convention."""
     name = _pick(ctx, convention)
     train, test = ctx.features("train"), ctx.features("test")
-    xtr, ytr = train.of(name)
-    xte, yte = test.of(name)
+    xtr, ytr, _ = train.of(name)
+    xte, yte, ids = test.of(name)
     scores = knn_scores(xtr, ytr, xte, len(ctx.class_names), k, tau)
-    rows = test.available[:, test.conventions.index(name)].tolist()
-    ids = [s for s, r in zip(test.sample_ids, rows) if r]
     res = _finish(ctx, f"knn{k}_{name}", scores, yte, ids, {"convention": name, "k": k, "tau": tau})
     res["files"]["tsne"] = _tsne(ctx, test, f"t-SNE of test features ({name})")
     return res
@@ -405,7 +400,7 @@ def ensemble(ctx: EvalContext, epochs=100, lr=3.0, milestones=(80,), weight_deca
     logits = torch.zeros(test.labels.numel(), len(ctx.table), C)
     for name in ctx.conventions:
         l = test.conventions.index(name)
-        xtr, ytr = train.of(name)
+        xtr, ytr, _ = train.of(name)
         if ytr.numel() == 0:
             log.warning("ensemble: no train sample has %s; left out", name)
             continue
@@ -495,12 +490,9 @@ def finetune(
     model.eval()
     test = extract(model.encoder, ctx.dataset("test", conventions=[conv]), ctx.table, ctx.stream, ctx.device,
                    ctx.batch_size, desc="features (test)")  # fmt: skip
-    xte, yte = test.of(conv)
+    xte, yte, ids = test.of(conv)
     with torch.no_grad():
-        scores = fc.cpu()(xte)
-    model.to(ctx.device)
-    rows = test.available[:, l].tolist()
-    ids = [s for s, r in zip(test.sample_ids, rows) if r]
+        scores = fc(xte.to(ctx.device)).float().cpu()
     res = _finish(
         ctx,
         f"{tag}_{conv}",

@@ -144,11 +144,7 @@ register_backend("masked_bn", "reference")
 # ---------------------------------------------------------------- cpu backend: msclr._C
 # Schemas msclr::masked_bn_stats(_backward), masked_bn_apply(_backward) and their CPU kernels are
 # in csrc/cpu/batch_norm_cpu.cpp; shapes and autograd here.
-def _cpp_ops_loaded() -> bool:
-    return _ext.extension() is not None and hasattr(torch.ops.msclr, "masked_bn_apply_backward")
-
-
-if _cpp_ops_loaded():
+if _ext.has_op("masked_bn_apply_backward"):
     torch.library.register_fake("msclr::masked_bn_stats")(_fake_stats)
     torch.library.register_fake("msclr::masked_bn_stats_backward")(_fake_stats_backward)
     torch.library.register_fake("msclr::masked_bn_apply")(_fake_apply)

@@ -90,11 +90,7 @@ def _fake_backward(grad, x, layout, A, weight, bias, importance):
     return x.new_empty(x.shape), weight.new_empty(weight.shape), gb, gi
 
 
-def _cpp_ops_loaded() -> bool:
-    return _ext.extension() is not None and hasattr(torch.ops.msclr, "masked_graph_conv_backward")
-
-
-if _cpp_ops_loaded():
+if _ext.has_op("masked_graph_conv_backward"):
     torch.library.register_fake("msclr::masked_graph_conv")(_fake_forward)
     torch.library.register_fake("msclr::masked_graph_conv_backward")(_fake_backward)
     torch.library.register_autograd(

@@ -82,7 +82,7 @@ register_backend("infonce_queue", "reference")
 
 def _register_cpp_backends() -> None:
     """cpu / cuda: the C++ op msclr::infonce_queue of csrc/ (one op, kernels per dispatch key)."""
-    if _ext.extension() is None or not hasattr(torch.ops.msclr, "infonce_queue"):
+    if not _ext.has_op("infonce_queue"):
         return
     op = torch.ops.msclr.infonce_queue.default
     torch.library.register_fake("msclr::infonce_queue")(_fake_forward)
