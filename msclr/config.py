@@ -15,10 +15,18 @@ from omegaconf import DictConfig, OmegaConf
 DEFAULTS: dict[str, Any] = {
     "data": {
         "store": None,  # path of a prepared store; None = synthetic data
-        "synthetic": {"num_samples": 480, "frames": 48, "seed": 0},
+        # normalize: ST-GCN pre-normalised coordinates (as NTU is prepared), else camera space
+        "synthetic": {"num_samples": 480, "frames": 48, "seed": 0, "normalize": False},
         "conventions": None,  # None = every convention of the store
-        "split": None,  # e.g. xsub / xview / xset; None = all samples
+        # pre-train on the train part of this split (xsub / xview / xset); None = the store's
+        # first split if it has one (no test-subject leakage), "all" = every sample
+        "split": None,
         "frames": 50,
+        # train-time temporal crop: a ratio p ~ U(p_interval) of each valid sequence, at least
+        # min_crop frames; "auto" = 64 (AimCLR's NTU constant) capped at p_interval[0] x the median
+        # sequence length of the store, so short sequences (Kinect v1: 30-60 frames) are cropped too
+        "p_interval": [0.5, 1.0],
+        "min_crop": "auto",
         "persons": 2,
         "stream": "joint",  # joint | motion | bone
         "workers": 0,
@@ -30,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
         "feature_dim": 128,
         "edge_importance": True,
         "strategy": "spatial",
+        "input_norm": "stgcn",  # stgcn: persons share the input BatchNorm (ST-GCN/AimCLR); per_person
+        # aimclr: SkeletonCLR/AimCLR's weights_init (N(0, 0.02), key encoder drawn apart); torch: defaults
+        "init": "aimclr",
     },
     "method": {
         "name": "skeletonclr",  # skeletonclr | aimclr
@@ -38,9 +49,12 @@ DEFAULTS: dict[str, Any] = {
         "queue_size": 32768,
         "momentum": 0.999,
         "tau": 0.07,
-        "nn_epoch": 150,  # AimCLR: nearest-neighbour mining from this epoch
+        "nn_epoch": 0.5,  # AimCLR: nearest-neighbour mining from this epoch (float <= 1: share of the run)
         "nn_topk": 1,
         "drop_keep_prob": 0.7,
+        # AimCLR's attention drop: aimclr (as its released code computes: keeps everything),
+        # threshold (as the paper describes it), random (proportional to attention)
+        "drop_mode": "aimclr",
     },
     "optim": {
         "epochs": 300,
@@ -48,7 +62,7 @@ DEFAULTS: dict[str, Any] = {
         "lr": 0.1,
         "momentum": 0.9,
         "weight_decay": 1e-4,
-        "milestones": [250],
+        "milestones": [0.8333],  # lr x gamma at these epochs (floats <= 1: shares of optim.epochs)
         "gamma": 0.1,
     },
     # presets of msclr.augment.AugmentParams (or a YAML file of settings); AimCLR's extreme
@@ -70,6 +84,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 METHODS = ("skeletonclr", "aimclr")
+INPUT_NORMS = ("stgcn", "per_person")
+DROP_MODES = ("aimclr", "threshold", "random")
 PAIRINGS = ("single", "batch", "sample", "all")
 STREAMS = ("joint", "motion", "bone")
 
@@ -109,3 +125,23 @@ def validate(cfg: DictConfig) -> None:
     check(0 <= cfg.method.momentum < 1, "method.momentum must be in [0, 1)")
     check(cfg.data.frames >= 4, "data.frames must be >= 4")
     check(cfg.run.cpu_bf16 in ("auto", "on", "off"), "run.cpu_bf16 must be auto, on or off")
+    check(cfg.model.input_norm in INPUT_NORMS, f"model.input_norm must be one of {INPUT_NORMS}")
+    check(cfg.model.init in ("aimclr", "torch"), "model.init must be aimclr or torch")
+    check(cfg.method.drop_mode in DROP_MODES, f"method.drop_mode must be one of {DROP_MODES}")
+    lo, hi = (float(v) for v in cfg.data.p_interval)
+    check(0 < lo <= hi <= 1, f"data.p_interval must satisfy 0 < low <= high <= 1, got {list(cfg.data.p_interval)}")
+    mc = cfg.data.min_crop
+    check(mc == "auto" or (isinstance(mc, int) and mc >= 1), f"data.min_crop must be auto or frames >= 1, got {mc!r}")
+    conv = cfg.data.conventions
+    check(conv is None or len(conv) > 0, "data.conventions must name at least one convention (or be null: all)")
+    for m in cfg.optim.milestones:
+        check(isinstance(m, (int, float)) and m > 0, f"optim.milestones must be positive numbers, got {m!r}")
+    check(cfg.method.nn_epoch >= 0, "method.nn_epoch must be >= 0")
+
+
+def epoch_of(value: float | int, epochs: int) -> int:
+    """A schedule point: a float in (0, 1] is that share of the run's epochs (so --epochs scales
+    it), anything else an epoch number."""
+    if isinstance(value, float) and 0 < value <= 1:
+        return int(round(value * epochs))
+    return int(value)

@@ -187,6 +187,7 @@ def cmd_synthetic(args) -> int:
         seed=args.seed,
         num_classes=args.num_classes,
         num_subjects=args.num_subjects,
+        normalize=args.normalize,
     )
     print(f"{store} in {time.perf_counter() - t:.1f} s")
     return 0
@@ -298,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--num-classes", type=int, default=16)
     s.add_argument("--num-subjects", type=int, default=10)
+    s.add_argument("--normalize", action="store_true", help="ST-GCN pre-normalised coordinates (default: camera space)")
     s.add_argument("--conventions", default=None, help="comma-separated (default: every built-in convention)")
     s.set_defaults(func=cmd_synthetic)
     return p

@@ -57,7 +57,6 @@ def _pretrain(name: str, store: Path, out: Path, args, conventions: list[str], p
         f"method.pairing={pairing}",
         f"method.single_convention={conventions[0]}",
         f"method.queue_size={args.queue}",
-        f"optim.milestones=[{max(1, int(args.epochs * 0.8))}]",
     ]
     if ckpt.is_file():
         done = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -90,6 +89,60 @@ def _evaluate(protocol: str, ckpt: Path, out: Path, extra: list[str], plots: boo
     return ev.run(args)
 
 
+ENCODERS = {  # name -> (conventions, pairing); "random" is the floor (the single encoder's architecture)
+    "single": (CONVENTIONS[:1], "single"),
+    "multi_batch": (CONVENTIONS, "batch"),
+    "multi_all": (CONVENTIONS, "all"),
+}
+LABELS = {
+    "random": "random init (floor)",
+    "single": "single-skeleton (kinect_v1_20 only)",
+    "multi_batch": "multi-skeleton, `batch` pairing",
+    "multi_all": "multi-skeleton, `all` pairing",
+}
+
+
+def _loss_curve(ckpt: Path) -> tuple[float, float]:
+    """Mean pre-training loss of the first and of the last epoch (log.csv beside the checkpoint)."""
+    import csv
+
+    by_epoch: dict[int, list[float]] = {}
+    with open(ckpt.parent / "log.csv") as f:
+        for r in csv.DictReader(f):
+            by_epoch.setdefault(int(r["epoch"]), []).append(float(r["loss"]))
+    first, last = by_epoch[min(by_epoch)], by_epoch[max(by_epoch)]
+    return sum(first) / len(first), sum(last) / len(last)
+
+
+def _one_seed(args, store: Path, seed: int) -> dict:
+    """Pre-train every encoder of --pairings with one seed; evaluate them and the floor."""
+    out = args.out / f"seed{seed}"
+    sargs = argparse.Namespace(**{**vars(args), "seed": seed})
+    names = ["single"] + [f"multi_{p}" for p in args.pairings]
+    runs = {n: _pretrain(n, store, out, sargs, *ENCODERS[n]) for n in names}
+    ev_out = out / "eval"
+    first = ["--convention", CONVENTIONS[0]]
+    res = {}
+    for name in ["random", *names]:
+        ckpt = runs["single" if name == "random" else name][0]
+        rnd = ["--random-init"] if name == "random" else []
+        plots = not args.no_plots
+        common = ["--seed", str(seed), *rnd]
+        lin = _evaluate("linear", ckpt, ev_out / f"{name}_linear", common + first, plots)
+        knn = _evaluate("knn", ckpt, ev_out / f"{name}_knn", common + first, plots=False)
+        row = {"linear": lin["result"]["top1"], "linear_train": lin["result"].get("train_top1"),
+               "knn": knn["result"]["top1"]}  # fmt: skip
+        if name != "random":
+            row["minutes"] = runs[name][1]
+            row["loss_first"], row["loss_last"] = _loss_curve(ckpt)
+        if name.startswith("multi"):  # the single-skeleton encoder never saw body15 / coco13
+            ens = _evaluate("ensemble", ckpt, ev_out / f"{name}_ensemble", ["--seed", str(seed)], plots)
+            row["ensemble"] = ens["result"]["top1"]
+            row["per_convention"] = {k: v["top1"] for k, v in ens["result"]["per_convention"].items()}
+        res[name] = row
+    return res
+
+
 def utd_mhad(args) -> int:
     from .data.store import is_store
 
@@ -102,64 +155,98 @@ def utd_mhad(args) -> int:
 
         utd_mhad.prepare(args.raw, store, overwrite=True, normalize=args.coordinates == "normalized", log=log.info)
         derive.derive(store, "kinect_v1_20", CONVENTIONS[1:])
-    runs = {
-        "single": _pretrain("single", store, out, args, CONVENTIONS[:1], "single"),
-        "multi": _pretrain("multi", store, out, args, CONVENTIONS, "batch"),
-    }
-    ev_out = out / "eval"
-    ev_args = ["--epochs", str(args.linear_epochs), "--seed", str(args.seed)]
-    rows = []
-    for name, rand in [("random init", True), ("single-skeleton", False), ("multi-skeleton", False)]:
-        ckpt = runs["single" if name == "single-skeleton" else "multi"][0]
-        rnd = ["--random-init"] if rand else []
-        tag = name.split()[0].split("-")[0]
-        plots = not args.no_plots
-        first = ["--convention", CONVENTIONS[0]]
-        lin = _evaluate("linear", ckpt, ev_out / f"{tag}_linear", ev_args + rnd + first, plots)
-        knn = _evaluate("knn", ckpt, ev_out / f"{tag}_knn", ["--seed", str(args.seed), *first, *rnd], plots=False)
-        row = {
-            "encoder": name,
-            "pretrain_minutes": None if rand else runs["single" if tag == "single" else "multi"][1],
-            "linear_top1": lin["result"]["top1"],
-            "knn_top1": knn["result"]["top1"],
-        }
-        if tag != "single":  # the single-skeleton encoder never saw body15 / coco13
-            ens = _evaluate("ensemble", runs["multi"][0], ev_out / f"{tag}_ensemble", ev_args + rnd, plots)
-            row["ensemble_top1"] = ens["result"]["top1"]
-            row["per_convention"] = {k: v["top1"] for k, v in ens["result"]["per_convention"].items()}
-        rows.append(row)
+    per_seed = {seed: _one_seed(args, store, seed) for seed in args.seeds}
     minutes = (time.perf_counter() - t_all) / 60
-    table = _table(rows, args, minutes)
+    table = _table(per_seed, args, minutes)
     (out / "results.md").write_text(table)
     (out / "results.json").write_text(
-        json.dumps({"rows": rows, "args": vars(args), "minutes": minutes}, indent=2, default=str)
+        json.dumps({"per_seed": per_seed, "args": vars(args), "minutes": minutes}, indent=2, default=str)
     )
+    if not args.no_plots:
+        _plot(per_seed, out / "results.png")
     print("\n" + table)
     return 0
 
 
-def _table(rows: list[dict], args, minutes: float) -> str:
-    def pct(x):
-        return "-" if x is None else f"{100 * x:.1f}"
+def _stats(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    import statistics
+
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _table(per_seed: dict[int, dict], args, minutes: float) -> str:
+    seeds = list(per_seed)
+    names = list(next(iter(per_seed.values())))
+
+    def cell(name, key, scale=100.0):
+        vals = [per_seed[s][name].get(key) for s in seeds]
+        if any(v is None for v in vals):
+            return "-"
+        m, sd = _stats([scale * v for v in vals])
+        each = " / ".join(f"{scale * v:.1f}" for v in vals)
+        return f"**{m:.1f} ± {sd:.1f}** ({each})"
 
     lines = [
         f"UTD-MHAD cross-subject (432 train / 432 test), {args.coordinates} coordinates, SkeletonCLR, "
-        f"{args.epochs} pre-training epochs, "
-        f"batch {args.batch_size}, {args.frames} frames, seed {args.seed}; linear/ensemble {args.linear_epochs} "
-        f"epochs; total {minutes:.1f} min",
+        f"{args.epochs} pre-training epochs, batch {args.batch_size}, {args.frames} frames, queue {args.queue}, "
+        f"seeds {', '.join(map(str, seeds))} (mean ± sample std, then each seed); linear: logistic regression on "
+        f"standardised features; k-NN: k=20; total {minutes:.1f} min",
         "",
-        "| encoder | pre-training (min) | linear top-1, kinect_v1_20 | k-NN top-1, kinect_v1_20 | "
-        "ensemble top-1 (kinect_v1_20 / body15 / coco13 alone) |",
-        "|---|---:|---:|---:|---|",
+        "| encoder | linear top-1, kinect_v1_20 | k-NN top-1, kinect_v1_20 | ensemble top-1 (3 conventions) | "
+        "loss, first -> last epoch | pre-training (min) |",
+        "|---|---|---|---|---|---:|",
     ]
-    for r in rows:
-        ens = "-"
-        if "ensemble_top1" in r:
-            per = " / ".join(pct(r["per_convention"].get(c)) for c in CONVENTIONS)
-            ens = f"{pct(r['ensemble_top1'])} ({per})"
-        mins = "-" if r["pretrain_minutes"] is None else f"{r['pretrain_minutes']:.1f}"
-        lines.append(f"| {r['encoder']} | {mins} | {pct(r['linear_top1'])} | {pct(r['knn_top1'])} | {ens} |")
+    for name in names:
+        rows = [per_seed[s][name] for s in seeds]
+        loss = "-"
+        if "loss_first" in rows[0]:
+            loss = " / ".join(f"{r['loss_first']:.2f} -> {r['loss_last']:.2f}" for r in rows)
+        mins = "-" if "minutes" not in rows[0] else f"{_stats([r['minutes'] for r in rows])[0]:.1f}"
+        lines.append(
+            f"| {LABELS[name]} | {cell(name, 'linear')} | {cell(name, 'knn')} | {cell(name, 'ensemble')} | "
+            f"{loss} | {mins} |"
+        )
+    lines.append("")
+    for name in names:  # paired differences: the same seed, data and budget
+        if not name.startswith("multi"):
+            continue
+        for key in ("linear", "knn"):
+            diffs = [100 * (per_seed[s][name][key] - per_seed[s]["single"][key]) for s in seeds]
+            m, sd = _stats(diffs)
+            verdict = "exceeds" if abs(m) > 2 * sd / max(len(diffs), 1) ** 0.5 and len(diffs) > 1 else "is within"
+            lines.append(
+                f"- {LABELS[name]} minus single-skeleton, {key}: {m:+.1f} ± {sd:.1f} points over "
+                f"{len(diffs)} seeds (each: {', '.join(f'{d:+.1f}' for d in diffs)}); the mean {verdict} two "
+                "standard errors of the seed spread"
+            )
     return "\n".join(lines) + "\n"
+
+
+def _plot(per_seed: dict[int, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(next(iter(per_seed.values())))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    width = 0.38
+    for j, key in enumerate(("linear", "knn")):
+        vals = np.array([[100 * per_seed[s][n][key] for s in per_seed] for n in names])
+        x = np.arange(len(names)) + (j - 0.5) * width
+        ax.bar(x, vals.mean(1), width, yerr=vals.std(1, ddof=1) if vals.shape[1] > 1 else None,
+               capsize=3, label="linear" if key == "linear" else "k-NN")  # fmt: skip
+        for i in range(len(names)):
+            ax.plot([x[i]] * vals.shape[1], vals[i], "k.", ms=3)
+    ax.set_xticks(np.arange(len(names)), [LABELS[n].split(" (")[0].replace(", ", "\n") for n in names], fontsize=8)
+    ax.set_ylabel("top-1 (%), kinect_v1_20 test")
+    ax.set_title(f"UTD-MHAD cross-subject, {len(per_seed)} seeds (bars: mean ± std, dots: seeds)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(argv=None) -> int:
@@ -169,12 +256,16 @@ def main(argv=None) -> int:
     u = sub.add_parser("utd-mhad", help="single- vs multi-skeleton pre-training on UTD-MHAD")
     u.add_argument("--raw", required=True, type=Path, help="directory with the a*_s*_t*_skeleton.mat files")
     u.add_argument("--out", default="runs/utd_repro", type=Path)
-    u.add_argument("--epochs", type=int, default=100, help="pre-training epochs (same for both encoders)")
+    u.add_argument("--epochs", type=int, default=50, help="pre-training epochs (same for every encoder)")
     u.add_argument("--batch-size", type=int, default=32)
     u.add_argument("--frames", type=int, default=32)
-    u.add_argument("--queue", type=int, default=1024, help="MoCo queue length")
-    u.add_argument("--linear-epochs", type=int, default=100)
-    u.add_argument("--seed", type=int, default=0)
+    u.add_argument("--queue", type=int, default=256, help="MoCo queue length (below the 432 training sequences)")
+    u.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one full study per seed")
+    u.add_argument(
+        "--pairings", nargs="+", default=["batch", "all"], choices=["batch", "all"],
+        help="multi-skeleton encoders to train (batch: one convention pair per batch; all: every other "
+        "convention a positive)",
+    )  # fmt: skip
     u.add_argument("--no-plots", action="store_true", help="skip confusion-matrix and t-SNE PNGs")
     u.add_argument(
         "--coordinates",

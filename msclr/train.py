@@ -168,6 +168,52 @@ def set_rng_state(s: dict) -> None:
     random.setstate(s["python"])
 
 
+def pretraining_split(store, split: str | None) -> str | None:
+    """The split whose train part pre-training reads: the given one, else the store's first
+    (never the test subjects by accident); "all" (or a store without splits): every sample."""
+    if split == "all":
+        return None
+    splits = list(store.splits)
+    if split is None:
+        return splits[0] if splits else None
+    if split not in splits:
+        raise SystemExit(f"data.split={split!r}: store {store.path} has splits {splits or 'none'} (or use all)")
+    return split
+
+
+def _valid_lengths(store, names, split) -> np.ndarray:
+    """Per sample, the longest valid length over the run's conventions (what the crop is drawn on)."""
+    idx = np.arange(len(store)) if split is None else store.split(*split)
+    lengths = np.max([np.where(store.available(n), store.lengths(n), 0) for n in names], axis=0)[idx]
+    return lengths[lengths > 0]
+
+
+def resolve_min_crop(store, names, split, min_crop, p_low: float) -> int:
+    """data.min_crop in frames; auto: AimCLR's 64 (NTU), capped at p_low x the median sequence
+    length, so that the crop ratio still acts on short sequences."""
+    if min_crop != "auto":
+        return int(min_crop)
+    lengths = _valid_lengths(store, names, split)
+    median = float(np.median(lengths)) if lengths.size else 64.0
+    return max(1, min(64, int(math.floor(p_low * median))))
+
+
+def describe_crop(store, names, split, p_interval, min_crop: int) -> str:
+    """One line: what the random temporal crop does on this data."""
+    lengths = _valid_lengths(store, names, split)
+    if not lengths.size:
+        return "no sequences"
+    lo, hi = p_interval
+    med = int(np.median(lengths))
+    short = float(np.mean(lengths <= min_crop))
+    return (
+        f"{lo:g}-{hi:g} of each sequence, at least {min_crop} frames; sequences have "
+        f"{int(lengths.min())}-{int(lengths.max())} frames (median {med}: crops of "
+        f"{min(max(int(lo * med), min_crop), med)}-{med} frames); {100 * short:.0f}% are <= {min_crop} frames "
+        "and never cropped"
+    )
+
+
 # ---------------------------------------------------------------------------- the run
 class Trainer:
     def __init__(self, cfg: DictConfig):
@@ -193,7 +239,13 @@ class Trainer:
             store_dir = self.out / "synthetic"
             t0 = time.perf_counter()
             if self.is_main:  # one rank writes, the others open what it wrote
-                make_synthetic_store(store_dir, num_samples=int(syn.num_samples), T=int(syn.frames), seed=int(syn.seed))
+                make_synthetic_store(
+                    store_dir,
+                    num_samples=int(syn.num_samples),
+                    T=int(syn.frames),
+                    seed=int(syn.seed),
+                    normalize=bool(syn.normalize),
+                )
             if self.world > 1:
                 torch.distributed.barrier()
             self.store = open_store(store_dir)
@@ -205,13 +257,41 @@ class Trainer:
         if missing:
             raise SystemExit(f"conventions {missing} are not in the store {cfg.data.store} ({self.store.conventions})")
         self.table = LayoutTable([self.store.convention(c) for c in names], strategy=cfg.model.strategy)
-        split = (cfg.data.split, "train") if cfg.data.split else None
+        self.split = pretraining_split(self.store, cfg.data.split)
+        split = (self.split, "train") if self.split else None
+        p_interval = tuple(float(v) for v in cfg.data.p_interval)
+        min_crop = resolve_min_crop(self.store, names, split, cfg.data.min_crop, p_interval[0])
         self.dataset = MultiSkeletonDataset(
-            self.store, names, self.table, T=int(cfg.data.frames), M=int(cfg.data.persons), split=split, train=True
+            self.store,
+            names,
+            self.table,
+            T=int(cfg.data.frames),
+            M=int(cfg.data.persons),
+            split=split,
+            train=True,
+            p_interval=p_interval,
+            min_crop=min_crop,
         )
         bs = int(cfg.optim.batch_size)
         if len(self.dataset) < bs:
             raise SystemExit(f"the training split has {len(self.dataset)} samples, fewer than a batch ({bs})")
+        if self.is_main:
+            log.info(
+                "pre-training data: %d sequences (%s) of %s",
+                len(self.dataset),
+                f"split {self.split}, train part" if self.split else "every sample: no split",
+                self.store.path,
+            )
+            log.info("temporal crop: %s", describe_crop(self.store, names, split, p_interval, min_crop))
+            queue = int(cfg.method.queue_size)
+            if queue > len(self.dataset):
+                log.warning(
+                    "method.queue_size %d exceeds the %d training sequences: after the first epoch the queue "
+                    "holds older keys of each query's own sequence as negatives (use a queue below the number "
+                    "of sequences, as SkeletonCLR's 32768 of NTU-60's 40k)",
+                    queue,
+                    len(self.dataset),
+                )
         self.sampler = EpochSampler(len(self.dataset), seed, bs)
         self.loader = DataLoader(
             self.dataset,
@@ -234,6 +314,7 @@ class Trainer:
             dropout=cfg.model.dropout,
             edge_importance=cfg.model.edge_importance,
             backend=cfg.run.backend,
+            input_norm=cfg.model.input_norm,
         )
         self.model = MoCo(
             encoder,
@@ -245,6 +326,8 @@ class Trainer:
             aimclr=cfg.method.name == "aimclr",
             drop_keep_prob=cfg.method.drop_keep_prob,
             nn_topk=cfg.method.nn_topk,
+            drop_mode=cfg.method.drop_mode,
+            init=cfg.model.init,
         ).to(self.device)
         step_module = self.model
         if self.world > 1:
@@ -264,8 +347,11 @@ class Trainer:
         self.optimizer = torch.optim.SGD(
             params, lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay, nesterov=False
         )
+        epochs = int(cfg.optim.epochs)
+        self.milestones = sorted(cfglib.epoch_of(m, epochs) for m in cfg.optim.milestones)
+        self.nn_epoch = cfglib.epoch_of(cfg.method.nn_epoch, epochs)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, milestones=list(cfg.optim.milestones), gamma=cfg.optim.gamma
+            self.optimizer, milestones=self.milestones, gamma=cfg.optim.gamma
         )
         self.autocast, self.scaler, self.amp_name = amp_setup(cfg.run.amp, self.device, cfg.run.cpu_bf16)
 
@@ -339,7 +425,7 @@ class Trainer:
         xq = to_stream(self.aug_normal(xq, lq, generator=aug_gen), lq, stream, self.table)
         xk = self.aug_normal(xk.flatten(0, 1), lk.flatten(), generator=aug_gen)
         xk = to_stream(xk, lk.flatten(), stream, self.table).view(n, p, *xk.shape[1:])
-        nn_mining = cfg.method.name == "aimclr" and self.epoch >= cfg.method.nn_epoch
+        nn_mining = cfg.method.name == "aimclr" and self.epoch >= self.nn_epoch
         self.model.train()
         with self.autocast():
             out = self.step_fn(
@@ -390,13 +476,20 @@ class Trainer:
             disable=None,
         )
         seen, t_start = 0, time.perf_counter()
+        epoch_losses: list[float] = []
         path = None
         try:
             while self.epoch < epochs and (max_steps is None or self.step < int(max_steps)):
                 self.sampler.set_position(self.epoch, self.step_in_epoch)
-                for batch in self.loader:
+                batches = iter(self.loader)
+                # A DataLoader iterator draws its base seed from the global RNG when it starts (at an
+                # epoch start, and again on resume mid-epoch): reseed after it, so the random crops of
+                # the next batch depend on (seed, step) only, as after every step (train_step)
+                torch.manual_seed(int(cfg.run.seed) * 1_000_037 + self.step - 1)
+                for batch in batches:
                     t0 = time.perf_counter()
                     stats = self.train_step(batch)
+                    epoch_losses.append(stats["info_nce"])
                     self.step += 1
                     self.step_in_epoch += 1
                     n = batch["x"].shape[0] * self.world
@@ -423,6 +516,8 @@ class Trainer:
                     if self.stop_signal is not None or (max_steps is not None and self.step >= int(max_steps)):
                         break
                 else:  # epoch finished
+                    self._check_chance(epoch_losses)
+                    epoch_losses.clear()
                     self.epoch += 1
                     self.step_in_epoch = 0
                     self.scheduler.step()
@@ -444,6 +539,18 @@ class Trainer:
                 "stopped by signal %d; checkpoint saved: %s (resume with --resume %s)", self.stop_signal, path, path
             )
         return path
+
+    def _check_chance(self, losses: list[float]) -> None:
+        """Warn when an epoch's InfoNCE sat at chance, ln(1 + queue): every key looked alike to
+        every query (collapsed features; e.g. AimCLR's init on a short run, model.init=torch)."""
+        chance = math.log(1 + int(self.cfg.method.queue_size))
+        if self.is_main and losses and all(abs(v - chance) < 1e-3 for v in losses[len(losses) // 2 :]):
+            log.warning(
+                "epoch %d: the InfoNCE loss sat at chance level ln(1 + queue) = %.3f: queries cannot tell "
+                "their key from the queue (collapsed features); nothing is being learnt",
+                self.epoch,
+                chance,
+            )
 
     def _on_signal(self, signum, frame):
         if self.stop_signal is not None:  # second signal: stop now
@@ -540,7 +647,8 @@ def main(argv: list[str] | None = None) -> int:
     minutes = (time.perf_counter() - t0) / 60
     print(
         f"\nPre-training {'stopped' if trainer.stop_signal else 'finished'}: {trainer.step} steps, "
-        f"{trainer.epoch} epochs in {minutes:.1f} min ({trainer.seq_per_s:.1f} sequences/s).\n"
+        f"{trainer.epoch} epochs in {minutes:.1f} min ({trainer.seq_per_s:.1f} sequences/s) on "
+        f"{len(trainer.dataset)} sequences ({f'{trainer.split} train part' if trainer.split else 'all samples'}).\n"
         f"Checkpoint: {path}\nLogs: {trainer.out / 'log.csv'}"
         + (f", TensorBoard: tensorboard --logdir {trainer.out / 'tb'}" if (trainer.out / "tb").exists() else "")
         + f"\nResume: python -m msclr.train --resume {path}\n"

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from msclr import skeletons
-from msclr.models import LayoutInputNorm, MaskedBatchNorm, STGCNEncoder
-from msclr.models.contrast import MoCo
+from msclr.models import LayoutInputNorm, MaskedBatchNorm, STGCNEncoder, simam_attention
+from msclr.models.contrast import MoCo, aimclr_released_mask
 from msclr.train import make_pairs, to_stream
 
 
@@ -34,7 +34,7 @@ def test_masked_batchnorm_counts_valid_joints_only():
 def test_layout_input_norm_is_batchnorm1d_per_layout():
     torch.manual_seed(0)
     table = table_of("coco17", "ntu25")
-    norm = LayoutInputNorm(2, 3, table.v_max, 2)
+    norm = LayoutInputNorm(2, 3, table.v_max, 2, form="per_person")  # 2s-AGCN's; "stgcn": test_models_faithful
     layout = torch.tensor([0, 1, 1, 0, 1])
     x = torch.randn(5, 3, 6, table.v_max, 2) * table.joint_mask[layout][:, None, None, :, None]
     y = norm(x, layout, table.joint_mask[layout])
@@ -137,6 +137,7 @@ def test_moco_step_updates_queue_and_key_encoder(aimclr):
     xq = torch.randn(4, 3, 12, 25, 1) * mask_q
     xk = torch.randn(4, 1, 3, 12, 25, 1) * table.joint_mask[layout_k][:, :, None, None, :, None]
     k_before = [p.clone() for p in model.encoder_k.parameters()]
+    q_before = [p.detach().clone() for p in model.encoder_q.parameters()]
     out = model(xq, layout_q, xk, layout_k, x_extreme=xq * 1.1 if aimclr else None, nn_mining=aimclr)
     assert torch.isfinite(out.loss)
     out.loss.backward()
@@ -144,10 +145,81 @@ def test_moco_step_updates_queue_and_key_encoder(aimclr):
     assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
     assert model.queue_ptr.item() == 4
     assert all(p.grad is None for p in model.encoder_k.parameters())
-    # the key encoder follows the query encoder by momentum once they differ
+    # the key encoder follows the query encoder by momentum: one update per step, each with the
+    # query weights of that step (the default init draws the key encoder apart, as AimCLR's code)
     torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
     model(xq, layout_q, xk, layout_k, x_extreme=xq * 1.1 if aimclr else None)
-    for a, kp, qp in zip(k_before, model.encoder_k.parameters(), model.encoder_q.parameters()):
-        torch.testing.assert_close(kp, 0.9 * a + 0.1 * qp.detach(), rtol=1e-5, atol=1e-6)
+    for a, q0, kp, q1 in zip(k_before, q_before, model.encoder_k.parameters(), model.encoder_q.parameters()):
+        torch.testing.assert_close(kp, 0.9 * (0.9 * a + 0.1 * q0) + 0.1 * q1.detach(), rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(a, q0) for a, q0 in zip(k_before, q_before))  # drawn apart
     assert model.queue_ptr.item() == 8
     torch.testing.assert_close(model.queue[:4].norm(dim=1), torch.ones(4))
+
+
+# ------------------------------------------------------------------------------ AimCLR's drop
+def test_aimclr_released_mask_keeps_everything():
+    """AimCLR's released DropBlock_Ske / DropBlockT_1d: `mask[mask >= keep] = 0` then
+    `mask[mask < keep] = 1` turns the zeros of the first update into ones in the second."""
+    g = torch.Generator().manual_seed(0)
+    att = 0.5 + 0.5 * torch.rand(8, 16, 12, 25, generator=g)  # SimAM attention lies in (0.5, 1)
+    att[0, 0, 0, 0] = 0.7  # the threshold itself
+    assert (att >= 0.7).any() and (att < 0.7).any()
+    mask = aimclr_released_mask(att, 0.7)
+    assert torch.equal(mask, torch.ones_like(att))
+    assert (att < 1).all()  # the input is not modified in place
+
+
+def _drop_problem(mode: str, keep_prob: float = 0.7, n: int = 4, t: int = 12, seed: int = 0):
+    torch.manual_seed(seed)
+    table = table_of("ntu25", "coco17")
+    model = MoCo(
+        STGCNEncoder(table, persons=1, dropout=0.0, hidden_channels=4, hidden_dim=16),
+        queue_size=64,
+        aimclr=True,
+        drop_keep_prob=keep_prob,
+        drop_mode=mode,
+    )
+    layout = torch.arange(n) % 2
+    mask = table.joint_mask[layout]
+    fmap = torch.randn(n, 16, t, table.v_max) * mask[:, None, None, :]
+    fmap[0, :, :, 3] *= 20  # a salient joint: its mean attention is near 1
+    return model, fmap, mask
+
+
+def test_drop_mode_aimclr_passes_the_feature_map_unchanged():
+    model, fmap, mask = _drop_problem("aimclr")
+    assert torch.equal(model.attention_drop(fmap, mask), fmap)
+
+
+def test_drop_mode_threshold_zeroes_the_salient_positions():
+    keep = 0.7
+    model, fmap, mask = _drop_problem("threshold", keep)
+    out = model.attention_drop(fmap, mask)
+    att = simam_attention(fmap, mask)  # (N, C, T, V); 0 on padding
+    valid = mask[:, None, None, :].expand_as(att)
+    # dropped: joints whose mean attention over (C, T) reaches keep_prob, then every position whose does
+    salient_joint = (att.mean((1, 2)) >= keep)[:, None, None, :].expand_as(att)
+    dropped = valid & (salient_joint | (att >= keep))
+    kept = valid & ~dropped
+    assert salient_joint[0, 0, 0, 3] and dropped.any() and kept.any()
+    assert (out[dropped] == 0).all()
+    assert (out[kept] != 0).all()
+    assert (out[~valid] == 0).all()  # padding stays zero
+    assert torch.isfinite(out).all()
+    # the kept positions are rescaled by one factor for the whole batch
+    ratio = out[kept] / fmap[kept]
+    torch.testing.assert_close(ratio, torch.full_like(ratio, float(ratio[0])))
+    assert ratio[0] > 1
+
+
+def test_drop_mode_random_keeps_about_keep_prob():
+    keep = 0.7
+    model, fmap, mask = _drop_problem("random", keep, n=8, t=50)
+    fmap[0, :, :, 3] /= 20  # no outlier: the drop probability is then close to uniform
+    out = model.attention_drop(fmap, mask)
+    valid = mask[:, None, :].expand(-1, fmap.shape[2], -1)  # (N, T, V): one draw per position
+    kept = (out[:, 0] != 0) & valid
+    share = kept.sum() / valid.sum()
+    assert abs(float(share) - keep) < 0.05, share
+    assert (out[~mask[:, None, None, :].expand_as(out)] == 0).all()
+    assert torch.isfinite(out).all()

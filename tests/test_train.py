@@ -24,7 +24,8 @@ SMALL = [
     "model.hidden_channels=4",
     "model.hidden_dim=16",
     "model.feature_dim=8",
-    "method.queue_size=64",
+    "method.queue_size=32",
+    "data.split=all",  # every sample, so the step counts below are those of 48 samples
     "optim.batch_size=8",
     "run.log_every=1",
     "--aug",

@@ -822,8 +822,12 @@ def _render_class(
     subjects: dict[str, np.ndarray],
     T: int,
     out: dict[str, np.ndarray],
+    normalize: bool = False,
 ):
-    """Render n samples of one class into out[conv] (n, 3, T, V, 2) views; returns lengths (n,)."""
+    """Render n samples of one class into out[conv] (n, 3, T, V, 2) views; returns lengths (n,).
+
+    normalize: ST-GCN's pre-normalisation (as `prepare ntu` applies to NTU), computed from the
+    body of actor 0 and applied to every convention alike (see `_normalization`)."""
     name, fn, dur, actors = ACTIONS[label]
     n = len(subj)
     col = lambda v: np.asarray(v, dtype=np.float64)[:, None]  # noqa: E731
@@ -904,6 +908,10 @@ def _render_class(
         R_local[:, :, 0] = _matmul3(Rw[:, None].astype(np.float32), R_local[:, :, 0])
         root = np.einsum("nij,ntj->nti", Rw, root) + tw[:, None]
         cam = _forward_kinematics(R_local, bones.astype(np.float32), offsets, root.astype(np.float32))
+        if normalize:
+            if actor == 0:  # one transform per sample, from the first actor, as ST-GCN does
+                centre, R = _normalization(cam)
+            cam = np.einsum("nij,njtv->nitv", R, cam - centre[..., None]).astype(np.float32)
         for conv, dst in out.items():
             joints = cam[..., _CONV_SITE_INDEX[conv]]  # (n, 3, T, V)
             # Sensor noise: uniform with standard deviation sigma (cheaper to draw than normal).
@@ -918,6 +926,24 @@ def _render_class(
     return lengths
 
 
+def _normalization(cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ST-GCN pre-normalisation of rendered sites (n, 3, T, S), noise-free: the per-frame centre
+    (n, 3, T) (the spine-mid site, NTU's centre joint) and the rotation (n, 3, 3) that takes
+    spine base -> spine mid onto +z, then left -> right shoulder onto +x, in the first frame, as
+    `msclr.data.ntu.pre_normalize` does with NTU's joints."""
+    from .ntu import rotation_to
+
+    centre = cam[:, :, :, SITE_INDEX["kinect_spine_mid"]]
+    base, mid = cam[:, :, 0, SITE_INDEX["kinect_spine_base"]], cam[:, :, 0, SITE_INDEX["kinect_spine_mid"]]
+    right, left = cam[:, :, 0, SITE_INDEX["r_kinect_shoulder"]], cam[:, :, 0, SITE_INDEX["l_kinect_shoulder"]]
+    R = np.empty((cam.shape[0], 3, 3))
+    for i in range(cam.shape[0]):
+        r1 = rotation_to((mid[i] - base[i]).astype(np.float64), np.array([0.0, 0.0, 1.0]))
+        r2 = rotation_to(r1 @ (right[i] - left[i]).astype(np.float64), np.array([1.0, 0.0, 0.0]))
+        R[i] = r2 @ r1
+    return centre, R
+
+
 _CONV_SITE_INDEX = {conv: np.array([SITE_INDEX[s] for s in sites.values()]) for conv, sites in JOINT_MAPS.items()}
 
 
@@ -928,6 +954,7 @@ def generate(
     seed: int = 0,
     num_classes: int = MAX_CLASSES,
     num_subjects: int = 10,
+    normalize: bool = False,
 ):
     """Generate the arrays of a synthetic dataset in memory (see `make_synthetic_store`).
 
@@ -961,7 +988,7 @@ def generate(
         for start in range(0, count, chunk):
             rows = slice(label + start * num_classes, label + min(count, start + chunk) * num_classes, num_classes)
             views = {conv: data[conv][rows] for conv in conventions}
-            lengths[rows] = _render_class(rng, label, subj[rows], cams[rows], subjects, T, views)
+            lengths[rows] = _render_class(rng, label, subj[rows], cams[rows], subjects, T, views, normalize)
     return dict(
         data=data,
         lengths=lengths,
@@ -983,6 +1010,7 @@ def make_synthetic_store(
     train_subjects: Sequence[int] | None = None,
     overwrite: bool = True,
     durable: bool = False,
+    normalize: bool = False,
 ) -> Store:
     """Write a synthetic multi-skeleton store to `out_dir` and open it.
 
@@ -990,9 +1018,10 @@ def make_synthetic_store(
     length of each sample varies with its speed). Subjects are numbered 1..num_subjects;
     `train_subjects` (default: the first 70 %) train in the ``xsub`` split.
     durable=False skips fsync (the data can be regenerated from the seed); files are still
-    replaced atomically.
+    replaced atomically. normalize: ST-GCN pre-normalised coordinates (as NTU after `prepare
+    ntu`) instead of camera space.
     """
-    g = generate(num_samples, conventions, T, seed, num_classes, num_subjects)
+    g = generate(num_samples, conventions, T, seed, num_classes, num_subjects, normalize)
     if train_subjects is None:
         train_subjects = list(range(1, max(1, round(0.7 * num_subjects)) + 1))
     train_subjects = set(int(s) for s in train_subjects)
@@ -1024,8 +1053,11 @@ def make_synthetic_store(
                 num_classes=num_classes,
                 num_subjects=num_subjects,
                 train_subjects=sorted(train_subjects),
+                normalize=normalize,
             ),
-            coordinates="camera space, metres (x = camera's left, y = up, z = away from the camera)",
+            coordinates="metres, ST-GCN pre-normalised (spine-centred per frame, spine +z, shoulders +x)"
+            if normalize
+            else "camera space, metres (x = camera's left, y = up, z = away from the camera)",
         ),
         overwrite=overwrite,
         durable=durable,

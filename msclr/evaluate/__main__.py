@@ -61,7 +61,18 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.add_argument("--milestones", type=int, nargs="*", help="lr x0.1 at these epochs (default: 80%%)")
         return p
 
-    common(sub.add_parser("linear", help="frozen encoder, linear classifier"), 100, 3.0, 0.0)
+    def probe(p):
+        p.add_argument(
+            "--probe",
+            default="logreg",
+            choices=["logreg", "sgd"],
+            help="logreg: L2 logistic regression on standardised features, L-BFGS (default; deterministic); "
+            "sgd: SkeletonCLR/AimCLR's published protocol on raw features (--epochs --lr --milestones)",
+        )
+        p.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of logreg (scikit-learn's C)")
+        return p
+
+    probe(common(sub.add_parser("linear", help="frozen encoder, linear classifier"), 100, 3.0, 0.0))
     k = common(sub.add_parser("knn", help="cosine k-NN on frozen features"), None, None, None)
     k.add_argument("--k", type=int, default=20)
     k.add_argument("--tau", type=float, default=0.07, help="temperature of the similarity weights")
@@ -75,7 +86,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     t.add_argument("--protocol", dest="transfer_protocol", default="linear", choices=["linear", "finetune"])
     t.add_argument("--amp", action="store_true")
-    common(sub.add_parser("ensemble", help="one linear classifier per convention, soft voting"), 100, 3.0, 0.0)
+    probe(t)
+    probe(common(sub.add_parser("ensemble", help="one linear classifier per convention, soft voting"), 100, 3.0, 0.0))
     fu = sub.add_parser("fuse", help="weighted fusion of score files (joint/motion/bone)")
     fu.add_argument("--scores", nargs="+", required=True, help="scores_*.npz files of the same test samples")
     fu.add_argument("--weights", type=float, nargs="+", help="default 0.6 0.6 0.4 for three files, else equal")
@@ -93,8 +105,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def _print_summary(protocol: str, res: dict, out: Path, path: Path) -> None:
     def line(name, r):
+        train = f"   train top-1 {100 * r['train_top1']:6.2f}%" if "train_top1" in r else ""
         return (
-            f"  {name:<28} top-1 {100 * r['top1']:6.2f}%   top-5 {100 * r['top5']:6.2f}%   ({r['num_samples']} samples)"
+            f"  {name:<28} top-1 {100 * r['top1']:6.2f}%   top-5 {100 * r['top5']:6.2f}%   "
+            f"({r['num_samples']} samples){train}"
         )
 
     rows = []
@@ -157,12 +171,13 @@ def run(args: argparse.Namespace) -> dict:
     train_kw = {}
     if hasattr(args, "epochs"):
         train_kw = dict(epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay, milestones=args.milestones)
+    probe_kw = dict(probe=args.probe, C=args.C) if hasattr(args, "probe") else {}
     if args.protocol == "linear":
-        res = protocols.linear(ctx, args.convention, **train_kw)
+        res = protocols.linear(ctx, args.convention, **train_kw, **probe_kw)
     elif args.protocol == "knn":
         res = protocols.knn(ctx, args.convention, k=args.k, tau=args.tau)
     elif args.protocol == "ensemble":
-        res = protocols.ensemble(ctx, **train_kw)
+        res = protocols.ensemble(ctx, **train_kw, **probe_kw)
     elif args.protocol == "finetune":
         res = protocols.finetune(ctx, args.convention, amp=args.amp, **train_kw)
     elif args.protocol == "semi":
@@ -170,6 +185,8 @@ def run(args: argparse.Namespace) -> dict:
     else:  # transfer
         if args.transfer_protocol == "finetune":
             train_kw["amp"] = args.amp
+        else:
+            train_kw.update(probe_kw)
         res = protocols.transfer(ctx, args.transfer_protocol, convention=args.convention, **train_kw)
     doc = {
         "protocol": args.protocol,

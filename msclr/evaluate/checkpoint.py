@@ -27,7 +27,7 @@ from ..skeletons import get as get_convention
 from ..skeletons.convention import from_dict
 
 CLASSIFIER_FORMAT = "msclr-classifier/1"
-# encoder entries with a leading layout dimension: (L, M, V, C) and (L, K, V, V)
+# encoder entries with a leading layout dimension: (L, 1 or M, V, C) and (L, K, V, V)
 _PER_LAYOUT = ("data_bn.weight", "data_bn.bias", "data_bn.running_mean", "data_bn.running_var")
 
 
@@ -89,8 +89,13 @@ def read_checkpoint(path: str | Path, store=None) -> Pretrained:
         raise CheckpointError(f"{path}: cannot read it as a torch checkpoint ({e})") from e
     if not isinstance(ck, dict) or "config" not in ck:
         raise CheckpointError(f"{path}: not an msclr checkpoint (no run config inside)")
+    raw = ck["config"]
+    if isinstance(raw, dict) and isinstance(raw.get("model"), dict) and "input_norm" not in raw["model"]:
+        # written before model.input_norm / model.init existed: one input BatchNorm per person and
+        # PyTorch's default initialisation
+        raw = {**raw, "model": {"init": "torch", **raw["model"], "input_norm": "per_person"}}
     try:
-        cfg = OmegaConf.merge(cfglib.load(), OmegaConf.create(ck["config"]))
+        cfg = OmegaConf.merge(cfglib.load(), OmegaConf.create(raw))
     except Exception as e:
         raise CheckpointError(f"{path}: its config does not match this version of msclr: {e}") from e
     conventions = _conventions(ck, path, store)
@@ -124,6 +129,7 @@ def build_encoder(pre: Pretrained, table: LayoutTable, backend: str = "auto", ra
     architecture without loading any weight (the floor of an evaluation).
     """
     from ..models import STGCNEncoder
+    from ..models.encoder import init_weights_
 
     m = pre.config.model
     enc = STGCNEncoder(
@@ -134,10 +140,11 @@ def build_encoder(pre: Pretrained, table: LayoutTable, backend: str = "auto", ra
         dropout=float(m.dropout),
         edge_importance=bool(m.edge_importance),
         backend=backend,
+        input_norm=str(m.input_norm),
     )
     new = [n for n in table.names if n not in pre.names]
-    if random_init:
-        return enc, list(table.names)
+    if random_init:  # the floor: initialised as the pre-training run was
+        return init_weights_(enc, str(m.init)), list(table.names)
     target = enc.state_dict()
     src = pre.encoder_state
     missing = sorted(set(target) - set(src))
@@ -166,7 +173,7 @@ def build_encoder(pre: Pretrained, table: LayoutTable, backend: str = "auto", ra
             j, v = pre.names.index(conv.name), conv.num_joints
             if key.endswith(".importance"):  # (L, K, V, V)
                 out[l, :, :v, :v] = have[j, :, :v, :v]
-            else:  # (L, M, V, C)
+            else:  # (L, 1 or M, V, C)
                 out[l, :, :v, :] = have[j, :, :v, :]
         state[key] = out
     enc.load_state_dict(state)

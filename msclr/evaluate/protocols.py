@@ -77,7 +77,9 @@ class EvalContext:
     def features(self, part: str) -> FeatureSet:
         """Frozen-encoder features of a split part, cached beside the checkpoint (feature_cache/),
         so protocols evaluating the same checkpoint and data share them."""
-        ident = {"random_init": self.seed} if self.random_init else file_identity(self.pre.path)
+        m = self.pre.config.model  # a random floor is defined by its seed and architecture
+        floor = {"random_init": self.seed, "init": str(m.init), "input_norm": str(m.input_norm)}
+        ident = floor if self.random_init else file_identity(self.pre.path)
         key = dict(
             ckpt=ident,
             store=str(Path(self.store.path).resolve()),
@@ -125,7 +127,9 @@ def open_eval_store(pre: Pretrained, data: str | Path | None):
     if data is None and pre.config.data.store is None and not is_store(path):
         syn = pre.config.data.synthetic  # regenerate the run's synthetic data (seeded)
         log.info("re-creating the synthetic data of the checkpoint in %s", path)
-        return make_synthetic_store(path, num_samples=int(syn.num_samples), T=int(syn.frames), seed=int(syn.seed))
+        return make_synthetic_store(
+            path, num_samples=int(syn.num_samples), T=int(syn.frames), seed=int(syn.seed), normalize=bool(syn.normalize)
+        )
     if not is_store(path):
         raise EvalError(f"--data {path}: not a prepared store (make one with python -m msclr.prepare)")
     return open_store(path)
@@ -273,6 +277,44 @@ def _sgd_schedule(params, lr, momentum, wd, epochs, milestones):
     return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones_for(epochs, milestones), gamma=0.1)
 
 
+PROBES = ("logreg", "sgd")
+
+
+def fit_logreg(
+    feats: torch.Tensor, labels: torch.Tensor, num_classes: int, C: float = 1.0, max_iter: int = 1000
+) -> nn.Linear:
+    """Multinomial logistic regression on standardised features, L2-regularised as
+    scikit-learn's LogisticRegression(C) (0.5 ||W||^2 + C * sum of cross-entropies, bias not
+    penalised), solved to convergence by full-batch L-BFGS in float64: deterministic, and free
+    of the learning-rate failure modes of SGD on unnormalised features. The standardisation
+    is folded into the returned layer, which takes raw features."""
+    x = feats.to(torch.float64)
+    mean, std = x.mean(0), x.std(0, unbiased=False).clamp_min(1e-8)
+    z = (x - mean) / std
+    y = labels.long()
+    n, d = z.shape
+    W = torch.zeros(num_classes, d, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS(
+        [W, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-7, tolerance_change=1e-10, history_size=20,
+        line_search_fn="strong_wolfe",
+    )  # fmt: skip
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(z @ W.T + b, y, reduction="sum") * (1.0 / n) + (0.5 / (C * n)) * (W * W).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    fc = nn.Linear(d, num_classes)
+    with torch.no_grad():  # W (x - mean) / std + b = (W / std) x + (b - (W / std) mean)
+        w = W.detach() / std
+        fc.weight.copy_(w)
+        fc.bias.copy_(b.detach() - w @ mean)
+    return fc.eval()
+
+
 def fit_linear(
     feats: torch.Tensor,
     labels: torch.Tensor,
@@ -285,10 +327,22 @@ def fit_linear(
     batch_size: int = 128,
     seed: int = 0,
     desc: str = "linear",
+    probe: str = "logreg",
+    C: float = 1.0,
 ) -> nn.Linear:
-    """Train a linear classifier on fixed features (SkeletonCLR/AimCLR linear evaluation)."""
+    """A linear classifier on fixed features.
+
+    probe="logreg" (default): `fit_logreg`. probe="sgd": SkeletonCLR/AimCLR's linear evaluation
+    as published (raw features, SGD lr 3.0, momentum 0.9, 100 epochs, x0.1 at 80): for
+    comparing with their tables; it can fail silently when features are large or
+    ill-conditioned (lr 3.0), which the train accuracy then shows.
+    """
     if feats.shape[0] == 0:
         raise EvalError("no training features (is the train part of the split empty?)")
+    if probe not in PROBES:
+        raise EvalError(f"probe must be one of {PROBES}, got {probe!r}")
+    if probe == "logreg":
+        return fit_logreg(feats, labels, num_classes, C=C)
     g = torch.Generator().manual_seed(seed)
     fc = nn.Linear(feats.shape[1], num_classes)
     with torch.random.fork_rng():
@@ -308,6 +362,23 @@ def fit_linear(
         sched.step()
         bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
     return fc.eval()
+
+
+def train_accuracy(fc: nn.Linear, feats: torch.Tensor, labels: torch.Tensor, num_classes: int, what: str) -> float:
+    """Top-1 of a fitted head on its own training features; warns when it is near chance (the
+    features hold no class information, or the probe failed)."""
+    with torch.no_grad():
+        acc = float((fc(feats).argmax(1) == labels).float().mean()) if labels.numel() else 0.0
+    chance = 1.0 / max(num_classes, 1)
+    if acc < 2.0 * chance:
+        log.warning(
+            "%s: train accuracy %.1f%% is near chance (%.1f%%): the features carry little class information "
+            "or the classifier failed to fit (with --probe sgd try the default logreg)",
+            what,
+            100 * acc,
+            100 * chance,
+        )
+    return acc
 
 
 def _finish(ctx: EvalContext, name: str, scores, labels, ids, extra: dict) -> dict:
@@ -349,22 +420,34 @@ def _heads_model(ctx: EvalContext, heads: dict[str, nn.Linear], encoder=None) ->
 
 
 # ---------------------------------------------------------------------------- protocols
-def linear(ctx: EvalContext, convention=None, epochs=100, lr=3.0, milestones=(80,), weight_decay=0.0) -> dict:
+def linear(
+    ctx: EvalContext, convention=None, epochs=100, lr=3.0, milestones=(80,), weight_decay=0.0, probe="logreg", C=1.0
+) -> dict:
     """Frozen encoder, a linear classifier on cached features of one convention."""
     name = _pick(ctx, convention)
     train, test = ctx.features("train"), ctx.features("test")
     xtr, ytr, _ = train.of(name)
-    fc = fit_linear(xtr, ytr, len(ctx.class_names), epochs, lr, 0.9, weight_decay, milestones, ctx.batch_size, ctx.seed)
+    nc = len(ctx.class_names)
+    fc = fit_linear(xtr, ytr, nc, epochs, lr, 0.9, weight_decay, milestones, ctx.batch_size, ctx.seed, probe=probe, C=C)
+    train_top1 = train_accuracy(fc, xtr, ytr, nc, f"linear ({name})")
     xte, yte, ids = test.of(name)
     with torch.no_grad():
         scores = fc(xte)
-    res = _finish(ctx, f"linear_{name}", scores, yte, ids, {"convention": name, "train_samples": int(ytr.numel())})
+    extra = {"convention": name, "train_samples": int(ytr.numel()), "train_top1": train_top1}
+    res = _finish(ctx, f"linear_{name}", scores, yte, ids, extra)
     res["files"]["model"] = str(_heads_model(ctx, {name: fc}).save(ctx.out / "model.pt", "linear"))
     res["files"]["tsne"] = _tsne(ctx, test, f"t-SNE of test features ({name} linear)")
-    res["hyper"] = dict(
-        epochs=epochs, lr=lr, milestones=milestones_for(epochs, milestones), weight_decay=weight_decay, momentum=0.9
-    )
+    res["hyper"] = _probe_hyper(probe, C, epochs, lr, milestones, weight_decay)
     return res
+
+
+def _probe_hyper(probe, C, epochs, lr, milestones, weight_decay) -> dict:
+    if probe == "logreg":
+        return dict(probe="logreg", C=C, solver="L-BFGS, standardised features")
+    return dict(
+        probe="sgd", epochs=epochs, lr=lr, milestones=milestones_for(epochs, milestones),
+        weight_decay=weight_decay, momentum=0.9,
+    )  # fmt: skip
 
 
 def knn_scores(train: torch.Tensor, ytr: torch.Tensor, test: torch.Tensor, num_classes: int, k=20, tau=0.07):
@@ -391,20 +474,22 @@ def knn(ctx: EvalContext, convention=None, k: int = 20, tau: float = 0.07) -> di
     return res
 
 
-def ensemble(ctx: EvalContext, epochs=100, lr=3.0, milestones=(80,), weight_decay=0.0) -> dict:
+def ensemble(ctx: EvalContext, epochs=100, lr=3.0, milestones=(80,), weight_decay=0.0, probe="logreg", C=1.0) -> dict:
     """One linear classifier per convention on the shared frozen encoder; test logits of the
     conventions a sample has are averaged (soft voting). Reports each convention too."""
     train, test = ctx.features("train"), ctx.features("test")
-    C = len(ctx.class_names)
+    nc = len(ctx.class_names)
     heads, per_conv = {}, {}
-    logits = torch.zeros(test.labels.numel(), len(ctx.table), C)
+    logits = torch.zeros(test.labels.numel(), len(ctx.table), nc)
     for name in ctx.conventions:
         l = test.conventions.index(name)
         xtr, ytr, _ = train.of(name)
         if ytr.numel() == 0:
             log.warning("ensemble: no train sample has %s; left out", name)
             continue
-        fc = fit_linear(xtr, ytr, C, epochs, lr, 0.9, weight_decay, milestones, ctx.batch_size, ctx.seed, desc=name)
+        fc = fit_linear(xtr, ytr, nc, epochs, lr, 0.9, weight_decay, milestones, ctx.batch_size, ctx.seed, name,
+                        probe=probe, C=C)  # fmt: skip
+        train_accuracy(fc, xtr, ytr, nc, f"ensemble ({name})")
         heads[name] = fc
         with torch.no_grad():
             logits[:, l] = fc(test.features[:, l])
@@ -422,7 +507,7 @@ def ensemble(ctx: EvalContext, epochs=100, lr=3.0, milestones=(80,), weight_deca
     res = _finish(ctx, "ensemble", scores[keep], test.labels[keep], ids, {"per_convention": per_conv})
     res["files"]["model"] = str(_heads_model(ctx, heads).save(ctx.out / "model.pt", "ensemble"))
     res["files"]["tsne"] = _tsne(ctx, test, "t-SNE of test features (all conventions)")
-    res["hyper"] = dict(epochs=epochs, lr=lr, milestones=milestones_for(epochs, milestones), weight_decay=weight_decay)
+    res["hyper"] = _probe_hyper(probe, C, epochs, lr, milestones, weight_decay)
     return res
 
 

@@ -13,8 +13,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import DROP_MODES
 from ..ops import enqueue, infonce_queue
-from .encoder import STGCNEncoder, simam_attention
+from .encoder import STGCNEncoder, init_weights_, simam_attention
+
+
+def aimclr_released_mask(att: Tensor, keep_prob: float) -> Tensor:
+    """The keep mask of AimCLR's released DropBlock_Ske / DropBlockT_1d for attention `att`:
+    two in-place updates in sequence (written out, not simplified). It is all ones."""
+    m = att.clone()
+    m[m >= keep_prob] = 0.0
+    m[m < keep_prob] = 1.0
+    return m
+
+
+def threshold_drop(fmap: Tensor, mask: Tensor, keep_prob: float) -> Tensor:
+    """AimCLR's drop as the paper describes it (see MoCo.attention_drop), padding-aware."""
+    att = simam_attention(fmap.float(), mask)  # (N, C, T, V), 0 on padding
+    valid = mask.to(att.dtype)  # (N, V)
+    # joints: mean attention over (C, T) of each joint; drop the salient ones
+    att_joint = att.mean((1, 2))
+    keep_j = (att_joint < keep_prob).to(att.dtype) * valid
+    x = fmap * (keep_j * valid.sum() / keep_j.sum().clamp_min(1.0))[:, None, None, :].to(fmap.dtype)
+    # positions: every (channel, frame, joint) with salient attention
+    keep_p = (att < keep_prob).to(att.dtype) * valid[:, None, None, :]
+    total = valid.sum() * att.shape[1] * att.shape[2]
+    return x * (keep_p * total / keep_p.sum().clamp_min(1.0)).to(fmap.dtype)
 
 
 def projection_head(dim_in: int, dim_out: int) -> nn.Sequential:
@@ -48,14 +72,21 @@ class MoCo(nn.Module):
         aimclr: bool = False,
         drop_keep_prob: float = 0.7,
         nn_topk: int = 1,
+        drop_mode: str = "aimclr",
+        init: str = "aimclr",
     ):
         super().__init__()
+        if drop_mode not in DROP_MODES:
+            raise ValueError(f"drop_mode must be one of {DROP_MODES}, got {drop_mode!r}")
         self.tau, self.m, self.backend = tau, momentum, backend
-        self.aimclr, self.keep_prob, self.nn_topk = aimclr, drop_keep_prob, nn_topk
+        self.aimclr, self.keep_prob, self.nn_topk, self.drop_mode = aimclr, drop_keep_prob, nn_topk, drop_mode
         self.encoder_q = encoder
         self.head_q = projection_head(encoder.hidden_dim, feature_dim)
         self.encoder_k = copy.deepcopy(encoder)
         self.head_k = copy.deepcopy(self.head_q)
+        # aimclr: the released code re-initialises the whole model after building it, so the key
+        # encoder starts from its own draw (not a copy) and the momentum update pulls it along
+        init_weights_(self, init)
         for p in list(self.encoder_k.parameters()) + list(self.head_k.parameters()):
             p.requires_grad_(False)
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, feature_dim), dim=1))
@@ -75,6 +106,8 @@ class MoCo(nn.Module):
         q = self._project(self.encoder_q.pool(fmap, mask, persons))
         if not with_drop:
             return q, None
+        if self.drop_mode == "aimclr":  # the released drop keeps every position: same embedding
+            return q, q
         return q, self._project(self.encoder_q.pool(self.attention_drop(fmap, mask), mask, persons))
 
     @torch.no_grad()
@@ -82,8 +115,22 @@ class MoCo(nn.Module):
         return F.normalize(self.head_k(self.encoder_k(x, layout)).float(), dim=1)
 
     def attention_drop(self, fmap: Tensor, mask: Tensor) -> Tensor:
-        """AimCLR's energy-based attention-guided drop: positions (t, v) with high SimAM attention
-        are dropped more often; on average a fraction keep_prob is kept; rescaled like dropout."""
+        """The attention-guided drop of AimCLR's extreme view, by `drop_mode`:
+
+        aimclr: what AimCLR's released `Simam_Drop` computes. Its two in-place mask updates
+          (`mask[mask >= keep] = 0; mask[mask < keep] = 1`) turn the zeros of the first into
+          ones in the second, so every position is kept: the feature map passes unchanged
+          (`aimclr_released_mask` is that rule; tests hold it).
+        threshold: the rule as the paper describes it: joints whose mean SimAM attention is
+          >= keep_prob are dropped, then every (channel, frame, joint) whose attention is
+          >= keep_prob; each rescaled by (positions / kept positions) of the batch.
+        random: positions dropped at random with probability proportional to their attention,
+          keep_prob kept on average, rescaled like dropout (msclr's earlier variant).
+        """
+        if self.drop_mode == "aimclr":
+            return fmap
+        if self.drop_mode == "threshold":
+            return threshold_drop(fmap, mask, self.keep_prob)
         att = simam_attention(fmap.float()).mean(1, keepdim=True)  # (N, 1, T, V)
         valid = mask[:, None, None, :].to(att.dtype)
         att = att * valid

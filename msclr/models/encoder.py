@@ -16,6 +16,10 @@ _UNITS = ((1, 1), (1, 1), (1, 1), (1, 1), (2, 2), (2, 1), (2, 1), (4, 2), (4, 1)
 class STGCNEncoder(nn.Module):
     """ST-GCN with per-convention adjacency, input BatchNorm and edge importance.
 
+    With one convention and no padding it computes exactly ST-GCN as SkeletonCLR/AimCLR use it
+    (tests/test_models_faithful.py holds it against an independent implementation of the
+    published equations in train and eval mode).
+
     Input: x (N, C, T, V_max, M) padded batch and layout (N,) ids into `table`. Persons are
     folded into the batch (N*M sequences keep their sample's layout) and averaged after the
     masked mean pooling over valid joints and frames. Output: (N, hidden_dim) features, or
@@ -33,13 +37,15 @@ class STGCNEncoder(nn.Module):
         dropout: float = 0.5,
         edge_importance: bool = True,
         backend: str = "auto",
+        input_norm: str = "stgcn",
     ):
         super().__init__()
         L, K, V = len(table), table.num_partitions, table.v_max
         self.hidden_dim = hidden_dim
         self.register_buffer("A", table.A.clone(), persistent=False)
         self.register_buffer("joint_mask", table.joint_mask.clone(), persistent=False)
-        self.data_bn = LayoutInputNorm(L, in_channels, V, persons)
+        # stgcn: persons share the input BatchNorm (ST-GCN, SkeletonCLR, AimCLR); per_person: 2s-AGCN
+        self.data_bn = LayoutInputNorm(L, in_channels, V, persons, form=input_norm)
         chans = [hidden_channels * mult for mult, _ in _UNITS] + [hidden_dim]
         strides = [s for _, s in _UNITS] + [1]
         c_prev = in_channels
@@ -87,8 +93,46 @@ class STGCNEncoder(nn.Module):
         return self.pool(fmap, mask, x.shape[-1])
 
 
-def simam_attention(x: Tensor, e_lambda: float = 1e-4) -> Tensor:
-    """SimAM energy attention (Yang et al., ICML 2021) per channel over (T, V); used by AimCLR's drop."""
-    n = x.shape[2] * x.shape[3] - 1
-    d = (x - x.mean((2, 3), keepdim=True)) ** 2
-    return torch.sigmoid(d / (4 * (d.sum((2, 3), keepdim=True) / n + e_lambda)) + 0.5)
+def simam_attention(x: Tensor, mask: Tensor | None = None, e_lambda: float = 1e-4) -> Tensor:
+    """SimAM energy attention (Yang et al., ICML 2021) per channel over (T, V); used by AimCLR's drop.
+
+    x (N, C, T, V); mask (N, V) restricts the mean and the energy to valid joints (padding gets
+    attention 0). Without padding it is AimCLR's `Simam_Drop` attention map.
+    """
+    if mask is None:
+        n = x.shape[2] * x.shape[3] - 1
+        d = (x - x.mean((2, 3), keepdim=True)) ** 2
+        return torch.sigmoid(d / (4 * (d.sum((2, 3), keepdim=True) / n + e_lambda)) + 0.5)
+    m = mask[:, None, None, :].to(x.dtype)
+    count = m.sum((2, 3), keepdim=True) * x.shape[2]
+    mean = (x * m).sum((2, 3), keepdim=True) / count.clamp_min(1.0)
+    d = (x - mean) ** 2 * m
+    return torch.sigmoid(d / (4 * (d.sum((2, 3), keepdim=True) / (count - 1).clamp_min(1.0) + e_lambda)) + 0.5) * m
+
+
+def init_weights_(module: nn.Module, scheme: str = "aimclr", seed: int | None = None) -> nn.Module:
+    """Initialise every layer of `module` in place.
+
+    aimclr: SkeletonCLR/AimCLR/CrosSCLR's `weights_init` (applied to the whole MoCo model after it
+    is built, so the key encoder gets its own draw): convolution and linear weights N(0, 0.02),
+    their biases 0; BatchNorm weights N(1, 0.02), biases 0 (msclr's graph-conv weights are ST-GCN's
+    1x1 gcn convolution, the input norm is its data_bn). Edge importance stays 1.
+    torch: PyTorch's defaults (as the layers were constructed): nothing changes.
+    """
+    if scheme == "torch":
+        return module
+    if scheme != "aimclr":
+        raise ValueError(f"init scheme must be aimclr or torch, got {scheme!r}")
+    from .layers import LayoutInputNorm, MaskedBatchNorm, STGCNUnit
+
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear, STGCNUnit)):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * 0.02)
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, MaskedBatchNorm, LayoutInputNorm)):
+                m.weight.copy_(1.0 + torch.randn(m.weight.shape, generator=gen) * 0.02)
+                m.bias.zero_()
+    return module

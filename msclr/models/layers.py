@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import INPUT_NORMS
 from ..ops import IMPLEMENTED, masked_bn_apply, masked_bn_stats, masked_graph_conv, resolve
 from ..ops.batch_norm import accumulation_dtype
 
@@ -74,7 +75,8 @@ class MaskedBatchNorm(nn.Module):
     def _forward_reference(self, x, mask, residual, relu, dropout):
         m = mask[:, None, None, :].to(x.dtype)  # (N, 1, 1, V)
         if self.training:
-            xf, mf = x.float(), m.float()
+            acc = torch.promote_types(x.dtype, torch.float32)  # fp16/bf16 -> fp32; fp64 stays fp64
+            xf, mf = x.to(acc), m.to(acc)
             count = global_sum(mf.sum() * x.shape[2]).clamp_min(1.0)
             mean = global_sum((xf * mf).sum((0, 2, 3))) / count
             var = global_sum((((xf - mean[None, :, None, None]) * mf) ** 2).sum((0, 2, 3))) / count
@@ -119,17 +121,25 @@ class MaskedBatchNorm(nn.Module):
 
 
 class LayoutInputNorm(nn.Module):
-    """ST-GCN's input BatchNorm1d(M*V*C), one per convention (layout), over (samples, frames).
+    """ST-GCN's input BatchNorm, one per convention (layout), over (samples, persons, frames).
 
-    Input (N, C, T, V, M) with layout ids (N,); statistics of each layout come from the
-    samples of that layout in the batch (layouts absent from the batch keep their running
-    statistics). Padded joints stay zero.
+    form="stgcn" (default): ST-GCN / SkeletonCLR / AimCLR / CrosSCLR's `BatchNorm1d(V*C)` applied
+    to (N*M, V*C, T): persons share statistics and affine parameters (parameter shape
+    (L, 1, V, C)). form="per_person": the 2s-AGCN / MS-G3D `BatchNorm1d(M*V*C)`, one set per
+    person slot ((L, M, V, C)). Input (N, C, T, V, M) with layout ids (N,); the statistics of
+    each layout come from the samples of that layout in the batch (layouts absent from the
+    batch keep their running statistics); padded joints stay zero. Computes in float32, or in
+    float64 for float64 input.
     """
 
-    def __init__(self, num_layouts: int, channels: int, v_max: int, persons: int, eps=1e-5, momentum=0.1):
+    def __init__(
+        self, num_layouts: int, channels: int, v_max: int, persons: int, eps=1e-5, momentum=0.1, form: str = "stgcn"
+    ):
         super().__init__()
-        self.eps, self.momentum = eps, momentum
-        shape = (num_layouts, persons, v_max, channels)
+        if form not in INPUT_NORMS:
+            raise ValueError(f"input norm form must be one of {INPUT_NORMS}, got {form!r}")
+        self.eps, self.momentum, self.form = eps, momentum, form
+        shape = (num_layouts, 1 if form == "stgcn" else persons, v_max, channels)
         self.weight = nn.Parameter(torch.ones(shape))
         self.bias = nn.Parameter(torch.zeros(shape))
         self.register_buffer("running_mean", torch.zeros(shape))
@@ -137,27 +147,33 @@ class LayoutInputNorm(nn.Module):
 
     def forward(self, x: Tensor, layout: Tensor, joint_mask: Tensor) -> Tensor:
         n, c, t, v, m = x.shape
-        xf = x.float().permute(0, 4, 3, 1, 2)  # (N, M, V, C, T)
+        dt = torch.promote_types(x.dtype, torch.float32)  # fp16/bf16 -> fp32; fp64 stays fp64
+        xf = x.to(dt).permute(0, 4, 3, 1, 2)  # (N, M, V, C, T)
+        # the axes a statistic runs over, besides samples: frames, and persons when they share it
+        axes, per_sample = ((1, 4), t * m) if self.form == "stgcn" else ((4,), t)
         if self.training:
-            onehot = F.one_hot(layout, self.weight.shape[0]).float()  # (N, L)
-            count = global_sum(onehot.sum(0) * t)  # (L,)
+            onehot = F.one_hot(layout, self.weight.shape[0]).to(dt)  # (N, L)
+            count = global_sum(onehot.sum(0) * per_sample)  # (L,)
             denom = count.clamp_min(1.0)[:, None, None, None]
-            mean = global_sum(torch.einsum("nl,nmvc->lmvc", onehot, xf.sum(-1))) / denom
+            sums = xf.sum(axes, keepdim=True).flatten(-2)  # (N, M or 1, V, C)
+            mean = global_sum(torch.einsum("nl,nmvc->lmvc", onehot, sums)) / denom
             centred = xf - mean[layout][..., None]
-            var = global_sum(torch.einsum("nl,nmvc->lmvc", onehot, (centred**2).sum(-1))) / denom
+            sq = (centred**2).sum(axes, keepdim=True).flatten(-2)
+            var = global_sum(torch.einsum("nl,nmvc->lmvc", onehot, sq)) / denom
             with torch.no_grad():
                 present = (count > 0)[:, None, None, None]
-                unbiased = var * denom / (denom - 1).clamp_min(1.0)
+                unbiased = (var * denom / (denom - 1).clamp_min(1.0)).to(self.running_var.dtype)
+                mean_r = mean.to(self.running_mean.dtype)
                 self.running_mean.copy_(
-                    torch.where(present, self.running_mean.lerp(mean, self.momentum), self.running_mean)
+                    torch.where(present, self.running_mean.lerp(mean_r, self.momentum), self.running_mean)
                 )
                 self.running_var.copy_(
                     torch.where(present, self.running_var.lerp(unbiased, self.momentum), self.running_var)
                 )
         else:
-            mean, var = self.running_mean, self.running_var
-        scale = self.weight * torch.rsqrt(var + self.eps)  # (L, M, V, C)
-        shift = self.bias - mean * scale
+            mean, var = self.running_mean.to(dt), self.running_var.to(dt)
+        scale = self.weight.to(dt) * torch.rsqrt(var + self.eps)  # (L, M or 1, V, C)
+        shift = self.bias.to(dt) - mean * scale
         y = xf * scale[layout][..., None] + shift[layout][..., None]
         y = y * joint_mask[:, None, :, None, None].to(y.dtype)  # padded joints: exactly 0
         return y.permute(0, 3, 4, 2, 1).to(x.dtype)  # back to (N, C, T, V, M)
