@@ -241,14 +241,64 @@ def test_utd_mhad_reproduction_runs_end_to_end_and_resumes(tmp_path, capsys):
     from msclr import reproduce
 
     argv = ["utd-mhad", "--raw", str(UTD), "--out", str(tmp_path), "--epochs", "1", "--frames", "8",
-            "--queue", "64", "--linear-epochs", "2", "--no-plots"]  # fmt: skip
+            "--queue", "64", "--seeds", "0", "1", "--pairings", "batch", "--no-plots"]  # fmt: skip
     assert reproduce.main(argv) == 0
     table = (tmp_path / "results.md").read_text()
-    for row in ("random init", "single-skeleton", "multi-skeleton"):
-        assert f"| {row} |" in table
-    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
-    assert all(0 <= r["linear_top1"] <= 1 for r in rows) and "ensemble_top1" in rows[2]
-    assert set(rows[2]["per_convention"]) == {"kinect_v1_20", "body15", "coco13"}
-    before = (tmp_path / "eval" / "multi_linear" / "report.json").stat().st_mtime_ns
+    for row in ("random init", "single-skeleton", "multi-skeleton, `batch` pairing"):
+        assert f"| {row}" in table
+    assert "± " in table and "minus single-skeleton, linear" in table  # mean ± std over the seeds
+    per_seed = json.loads((tmp_path / "results.json").read_text())["per_seed"]
+    assert set(per_seed) == {"0", "1"}
+    for res in per_seed.values():
+        assert set(res) == {"random", "single", "multi_batch"}
+        assert all(0 <= r["linear"] <= 1 and 0 <= r["knn"] <= 1 for r in res.values())
+        assert set(res["multi_batch"]["per_convention"]) == {"kinect_v1_20", "body15", "coco13"}
+        assert res["single"]["loss_first"] > 0 and "loss_last" in res["single"]
+    report = tmp_path / "seed1" / "eval" / "multi_batch_linear" / "report.json"
+    before = report.stat().st_mtime_ns
     assert reproduce.main(argv) == 0  # finished stages are skipped
-    assert (tmp_path / "eval" / "multi_linear" / "report.json").stat().st_mtime_ns == before
+    assert report.stat().st_mtime_ns == before
+
+
+# ------------------------------------------------------------------------------ the linear probe
+def _clusters(seed: int, n: int = 600, d: int = 64, classes: int = 12, scale: float = 1.0):
+    """Gaussian class clusters with features of very different scales and a common offset (as
+    pooled ReLU features are): hard for SGD on raw features, easy once standardised."""
+    g = np.random.default_rng(seed)
+    centres = g.normal(size=(classes, d))
+    y = g.integers(0, classes, n)
+    x = centres[y] + g.normal(scale=2.0, size=(n, d))
+    x = x * np.logspace(-2, 2, d) * scale + 5.0 * scale
+    return torch.tensor(x[: n // 2], dtype=torch.float32), torch.tensor(y[: n // 2]), \
+        torch.tensor(x[n // 2 :], dtype=torch.float32), torch.tensor(y[n // 2 :])  # fmt: skip
+
+
+@pytest.mark.parametrize("seed,scale", [(0, 1.0), (1, 30.0), (2, 0.01)])
+def test_probe_matches_standardised_sklearn_logistic_regression(seed, scale):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from msclr.evaluate.protocols import fit_linear
+
+    xtr, ytr, xte, yte = _clusters(seed, scale=scale)
+    fc = fit_linear(xtr, ytr, 12)  # the default probe, on raw features (it standardises itself)
+    ours = float((fc(xte).argmax(1) == yte).float().mean())
+    sc = StandardScaler().fit(xtr.numpy())
+    sk = LogisticRegression(max_iter=5000).fit(sc.transform(xtr.numpy()), ytr.numpy())
+    ref = sk.score(sc.transform(xte.numpy()), yte.numpy())
+    assert ours >= ref - 0.02, (ours, ref)
+    assert ref > 0.3  # the task is learnable, so the comparison means something
+    fc2 = fit_linear(xtr, ytr, 12)  # deterministic: the same numbers every time
+    assert torch.equal(fc.weight, fc2.weight) and torch.equal(fc.bias, fc2.bias)
+
+
+def test_train_accuracy_warns_near_chance(caplog):
+    from msclr.evaluate.protocols import fit_linear, train_accuracy
+
+    xtr, ytr, _, _ = _clusters(0)
+    fc = fit_linear(xtr, ytr, 12)
+    assert train_accuracy(fc, xtr, ytr, 12, "probe") > 0.5 and "near chance" not in caplog.text
+    noise = torch.randn(300, 64)
+    fc = fit_linear(noise, ytr, 12, C=1e-4)  # heavily regularised on noise: about chance
+    assert train_accuracy(fc, noise, ytr, 12, "noise") < 2 / 12
+    assert "near chance" in caplog.text

@@ -157,3 +157,39 @@ def test_module_entry_point_help():
         [sys.executable, "-m", "msclr.train", "--help"], capture_output=True, text=True, env={**os.environ}, check=True
     ).stdout
     assert "--resume" in out and "--amp" in out and "--compile" in out
+
+
+# ------------------------------------------------------------------------------ what the run reads
+def test_schedule_points_scale_with_the_run():
+    from msclr.config import epoch_of
+
+    assert epoch_of(0.8333, 300) == 250 and epoch_of(0.8333, 30) == 25 and epoch_of(0.5, 300) == 150
+    assert epoch_of(250, 300) == 250  # an integer is an epoch number
+
+
+def make_trainer(synthetic, tmp_path, *extra):
+    argv = [a for a in SMALL if a != "data.split=all"]
+    _, cfg = train.parse_args([*argv, "--out", str(tmp_path), "--data", str(synthetic), *extra])
+    return train.Trainer(cfg)
+
+
+def test_trainer_reads_the_train_part_and_scales_schedules(synthetic, tmp_path, caplog):
+    from msclr.data import open_store
+
+    caplog.set_level("INFO", logger="msclr.train")
+    store = open_store(synthetic)
+    t = make_trainer(synthetic, tmp_path, "--epochs", "10", "optim.milestones=[0.8]", "method.nn_epoch=0.5")
+    assert t.split == next(iter(store.splits))  # the store's first split
+    assert len(t.dataset) == len(store.split(t.split, "train")) < len(store)
+    assert t.milestones == [8] and t.nn_epoch == 5
+    assert "train part" in caplog.text and "temporal crop" in caplog.text
+    assert "exceeds the" in caplog.text  # queue 32 > the training sequences of this tiny store
+    every = make_trainer(synthetic, tmp_path / "all", "data.split=all")
+    assert every.split is None and len(every.dataset) == len(store)
+
+
+def test_min_crop_auto_follows_the_sequence_lengths(synthetic, tmp_path):
+    t = make_trainer(synthetic, tmp_path)
+    lengths = train._valid_lengths(t.store, list(t.table.names), (t.split, "train"))
+    assert t.dataset.min_crop == min(64, int(0.5 * float(__import__("numpy").median(lengths))))
+    assert make_trainer(synthetic, tmp_path / "b", "data.min_crop=5").dataset.min_crop == 5
