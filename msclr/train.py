@@ -4,9 +4,17 @@ With no data argument it pre-trains on synthetic multi-skeleton data made on the
 (configs/synthetic.yaml is the default config). Examples:
 
     python -m msclr.train --amp
-    python -m msclr.train --config configs/ntu60_xsub_joint_msclr.yaml --out runs/ntu60 --amp
+    python -m msclr.train --config configs/data/ntu60_xsub.yaml --config configs/skeletons/multi.yaml --amp
     python -m msclr.train --resume runs/msclr/last.pt
     python -m msclr.train method.pairing=all optim.lr=0.05      # any config key
+
+Config keys that decide what is learnt from (all keys: msclr/config.py):
+    data.split=xsub|all          pre-train on this split's train part (default: the store's first split)
+    data.p_interval=[0.5,1.0]    train crop: a share of each valid sequence ...
+    data.min_crop=auto|64        ... and at least this many frames (auto: 64 capped by the data's lengths)
+    optim.milestones=[0.8333]    lr steps; floats in (0, 1] are shares of optim.epochs
+    method.queue_size=32768      keep it below the number of training sequences
+    model.init=aimclr|torch      AimCLR's weights_init, or PyTorch's with the key encoder a copy
 
 Checkpoints are written atomically every epoch and on SIGINT/SIGTERM; --resume continues
 exactly (model, momentum encoder, queue, optimiser, scheduler, scaler, RNG states, step).
