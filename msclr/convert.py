@@ -47,12 +47,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .models.encoder import UNITS
+
 CODEBASES = ("aimclr", "skeletonclr", "crossclr", "stgcn")
 VIEWS = ("joint", "motion", "bone")
-NUM_UNITS = 10
+NUM_UNITS = len(UNITS) + 1  # the last unit outputs hidden_dim
 KERNEL_T = 9
-# (channel multiplier of hidden_channels, temporal stride) of units 0..8; unit 9 outputs hidden_dim
-_UNITS = ((1, 1), (1, 1), (1, 1), (1, 1), (2, 2), (2, 1), (2, 1), (4, 2), (4, 1))
 _BN = ("weight", "bias", "running_mean", "running_var")
 
 
@@ -73,8 +73,8 @@ class Arch:
 
     def unit_channels(self) -> list[tuple[int, int, int]]:
         """(c_in, c_out, stride) of the ten units."""
-        chans = [self.hidden_channels * m for m, _ in _UNITS] + [self.hidden_dim]
-        strides = [s for _, s in _UNITS] + [1]
+        chans = [self.hidden_channels * m for m, _ in UNITS] + [self.hidden_dim]
+        strides = [s for _, s in UNITS] + [1]
         ins = [self.in_channels] + chans[:-1]
         return list(zip(ins, chans, strides))
 

@@ -10,7 +10,7 @@ from .layers import LayoutInputNorm, STGCNUnit
 
 # (channel multiplier of hidden_channels, temporal stride) of the 10 units of SkeletonCLR/AimCLR;
 # the last unit outputs hidden_dim.
-_UNITS = ((1, 1), (1, 1), (1, 1), (1, 1), (2, 2), (2, 1), (2, 1), (4, 2), (4, 1))
+UNITS = ((1, 1), (1, 1), (1, 1), (1, 1), (2, 2), (2, 1), (2, 1), (4, 2), (4, 1))
 
 
 class STGCNEncoder(nn.Module):
@@ -46,8 +46,8 @@ class STGCNEncoder(nn.Module):
         self.register_buffer("joint_mask", table.joint_mask.clone(), persistent=False)
         # stgcn: persons share the input BatchNorm (ST-GCN, SkeletonCLR, AimCLR); per_person: 2s-AGCN
         self.data_bn = LayoutInputNorm(L, in_channels, V, persons, form=input_norm)
-        chans = [hidden_channels * mult for mult, _ in _UNITS] + [hidden_dim]
-        strides = [s for _, s in _UNITS] + [1]
+        chans = [hidden_channels * mult for mult, _ in UNITS] + [hidden_dim]
+        strides = [s for _, s in UNITS] + [1]
         c_prev = in_channels
         units = []
         for i, (c, s) in enumerate(zip(chans, strides)):
