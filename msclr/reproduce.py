@@ -26,7 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-
 log = logging.getLogger("msclr.reproduce")
 CONVENTIONS = ["kinect_v1_20", "body15", "coco13"]
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "utd_mhad.yaml"  # the pre-training settings
