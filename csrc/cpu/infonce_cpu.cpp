@@ -227,7 +227,7 @@ MSCLR_INLINE void col_exp_sum_impl(T* __restrict__ u, const T* __restrict__ y, i
         const T e = exp_nonpositive(row[r] - shift[r]);
         row[r] = e;
         sum[r] += e;
-        dot[r] += e * yrow[r];
+        dot[r] += e == 0 ? T(0) : e * yrow[r];  // a zero weight adds 0, also to an infinite logit
       }
     }
   }
@@ -294,7 +294,7 @@ MSCLR_MULTIVERSION void col_exp_sum(float* __restrict__ u, const float* __restri
       const v8f e = exp_nonpositive(load8(u + j * ld + r) - sh);
       store8(u + j * ld + r, e);
       s += e;
-      if (y != nullptr) d += e * load8(y + j * ld + r);
+      if (y != nullptr) d += e == v8f{} ? v8f{} : e * load8(y + j * ld + r);
     }
     store8(sum + r, s);
     store8(dot + r, d);
@@ -639,7 +639,7 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
         for (int64_t p = 0; p < P; ++p) {
           const T e1 = std::exp(s[p] - m1);
           L1 += e1;
-          cross += e1 * s2[p];
+          cross += e1 == 0 ? T(0) : e1 * s2[p];
           L2 += std::exp(s2[p] - mq2);
         }
         // a softmax whose log-sum-exp is not finite is 0, as the reference's (p then adds nothing)
