@@ -71,7 +71,7 @@ def save(path: str | Path, obj) -> Path:
 
 
 def _first_line(e: BaseException) -> str:
-    line = (str(e).strip().splitlines() or [""])[0]
+    line = (str(e).strip().splitlines() or [""])[0].split(". ")[0]  # the first sentence: torch's run on
     return line if len(line) <= 160 else line[:157] + "..."
 
 
@@ -92,9 +92,14 @@ def load(path: str | Path, map_location="cpu"):
             return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # zip, pickle and unpickler errors of many types, messages of many lines
         text = str(e)
-        if "Weights only load failed" in text:
-            found = re.search(r"GLOBAL ([\w.]+)", text)
-            needs = f" (it needs {found.group(1)})" if found else ""
-            raise CheckpointError(f"{path}: refusing to execute code from an untrusted checkpoint{needs}") from e
-        why = f"{type(e).__name__}: {_first_line(e)}" if _first_line(e) else type(e).__name__
+        found = re.search(r"GLOBAL ([\w.]+)", text)  # the unpickler refused a function or class
+        if "Weights only load failed" in text and found:
+            raise CheckpointError(
+                f"{path}: refusing to execute code from an untrusted checkpoint (it needs {found.group(1)})"
+            ) from e
+        if "Weights only load failed" in text:  # a pickle opcode torch does not accept: not a checkpoint
+            found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+            why = f"{type(e).__name__}: {found.group(1).strip() if found else 'not a torch checkpoint'}"
+        else:
+            why = f"{type(e).__name__}: {_first_line(e)}" if _first_line(e) else type(e).__name__
         raise CheckpointError(f"{path}: cannot read it as a torch checkpoint, truncated or corrupt? ({why})") from e
