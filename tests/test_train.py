@@ -93,6 +93,22 @@ def test_sigterm_checkpoints_and_resume_matches(tmp_path, synthetic):
     assert losses(killed) == losses(full)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_exit_status_is_128_plus_the_signal(tmp_path, synthetic, monkeypatch, signum):
+    """The shell's convention: 130 for SIGINT, 143 for SIGTERM, after a checkpoint of the step."""
+    step_fn = train.Trainer.train_step
+
+    def signalled(self, batch):
+        stats = step_fn(self, batch)
+        if self.step == 2:
+            self._on_signal(signum, None)  # as the handler would on delivery
+        return stats
+
+    monkeypatch.setattr(train.Trainer, "train_step", signalled)
+    assert run("--out", str(tmp_path), "--data", str(synthetic), "--epochs", "2") == 128 + signum
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 3
+
+
 @pytest.mark.parametrize("mode", ["sample", "all", "single"])
 def test_pairings_and_aimclr(tmp_path, synthetic, mode):
     extra = ["method.name=aimclr", "method.nn_epoch=0"] if mode == "all" else []
