@@ -543,10 +543,16 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
   // ---------------------------------------------------------------- merge splits, finalize
   // Where a row's log-sum-exp is not finite the reference zeroes its softmax weights, and its
   // gradient gets 0 x queue: NaN in the columns where a filled queue row is NaN/inf. Those columns
-  // are found only then (a NaN/inf running max or an empty split), outside the hot loop.
+  // are found only then (a row whose merged running max is not finite), outside the hot loop.
   std::vector<uint8_t> bad_col;
-  if (with_grad && !at::isfinite(stats[0]).all().item<bool>()) {
-    const at::Tensor bad = at::isfinite(queue.narrow(0, 0, Qv).to(acc)).logical_not().any(0);
+  bool any_nonfinite_max = false;
+  for (int64_t i = 0; with_grad && i < N && !any_nonfinite_max; ++i) {
+    T M = neg_inf;
+    for (int64_t sp = 0; sp < splits; ++sp) M = nan_max(M, st.m[sp * N + i]);
+    any_nonfinite_max = !std::isfinite(M);
+  }
+  if (any_nonfinite_max) {
+    const at::Tensor bad = at::isfinite(queue.narrow(0, 0, Qv)).logical_not().any(0);
     const at::Tensor bad_cpu = bad.to(at::kByte).contiguous();
     bad_col.assign(bad_cpu.data_ptr<uint8_t>(), bad_cpu.data_ptr<uint8_t>() + D);
   }
