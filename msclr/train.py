@@ -742,6 +742,8 @@ def _output_folder(args: argparse.Namespace, cfg: DictConfig, resume: Path | Non
     if resume is not None and not explicit:
         return resume.parent  # never the folder recorded inside the checkpoint: it may be another run's
     out = Path(cfg.run.out).resolve()
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"--out {out}: a file, not a folder")
     if (resume is not None and out == resume.parent) or args.overwrite or not _holds_run(out):
         return out
     if explicit:

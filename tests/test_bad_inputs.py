@@ -87,6 +87,9 @@ CONVERT = "convert"
 LOAD = "msclr.load"
 ROWS = [
     ("data-missing", TRAIN, lambda f: ["--data", "/nonexistent", "--out", str(fresh(f))], "no such directory", 2),
+    ("data-not-a-store", TRAIN, lambda f: ["--data", str(f["bad"]), "--out", str(fresh(f))], "not a msclr store", 2),
+    ("config-missing", TRAIN, lambda f: ["--config", str(f["bad"] / "no.yaml"), "--out", str(fresh(f))], "no.yaml", 2),
+    ("out-is-a-file", TRAIN, lambda f: ["--out", str(ckpt("notes")(f))], "a file, not a folder", 2),
     ("lr-not-a-number", TRAIN, lambda f: ["optim.lr=abc", "--out", str(fresh(f))], "optim.lr must be a number", 2),
     ("max-steps-negative", TRAIN, lambda f: ["--max-steps", "-5", "--out", str(fresh(f))], "run.max_steps", 2),
     ("max-steps-zero", TRAIN, lambda f: ["--max-steps", "0", "--out", str(fresh(f))], "run.max_steps", 2),
