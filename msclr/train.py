@@ -8,8 +8,14 @@ With no data argument it pre-trains on synthetic multi-skeleton data made on the
     python -m msclr.train --resume runs/msclr/last.pt
     python -m msclr.train method.pairing=all optim.lr=0.05      # any config key
 
-Checkpoints are written atomically every epoch and on SIGINT/SIGTERM; --resume continues
-exactly (model, momentum encoder, queue, optimiser, scheduler, scaler, RNG states, step).
+Checkpoints are written atomically, with a SHA-256 beside them, every epoch and on SIGINT/SIGTERM;
+--resume continues exactly (model, momentum encoder, queue, optimiser, scheduler, scaler, RNG
+states, step) in the checkpoint's own folder. A run never lands in a folder that holds another:
+an --out with one is refused (--overwrite to replace it), the default goes to runs/msclr-2, -3, ...
+
+Exit status: 0 done; 2 a bad argument or input (one line, nothing written); 1 the loss became
+NaN/inf (its log.csv step is named, last.pt stays the last good checkpoint); 130 stopped by
+SIGINT, 143 by SIGTERM (checkpoint saved).
 """
 
 from __future__ import annotations
