@@ -29,6 +29,20 @@ import triton.language as tl
 
 
 @triton.jit
+def _nan_maximum(a, b):
+    """Elementwise max that is NaN where either is (tl.maximum may drop a NaN): a NaN logit must reach
+    the loss, as in the reference's logsumexp."""
+    return tl.where((a > b) | (a != a), a, b)
+
+
+@triton.jit
+def _nan_max_rows(u):
+    """Row max of u, NaN for rows holding a NaN."""
+    has_nan = tl.max((u != u).to(tl.int32), 1) > 0
+    return tl.where(has_nan, float("nan"), tl.max(tl.where(u != u, float("-inf"), u), 1))
+
+
+@triton.jit
 def _stream(
     q_ptr,
     q2_ptr,
@@ -119,18 +133,19 @@ def _stream(
                 worst = tl.min(best_v, 1)
                 pending = tl.sum((cmax > worst).to(tl.int32), 0)
 
-        m_new = tl.maximum(m_i, tl.max(u, 1))  # finite: the tile has at least one valid row
-        alpha = tl.exp(m_i - m_new)
-        e = tl.exp(u - m_new[:, None])
+        m_new = _nan_maximum(m_i, _nan_max_rows(u))  # NaN sticks; +inf: lse is +inf (_finalize)
+        # every logit so far -inf: the sums stay 0 (shift 0, alpha 1), not exp(-inf + inf) = NaN
+        alpha = tl.where(m_new == neg_inf, 1.0, tl.exp(m_i - m_new))
+        e = tl.exp(u - tl.where(m_new == neg_inf, 0.0, m_new)[:, None])
         l_i = l_i * alpha + tl.sum(e, 1)
         m_i = m_new
         if HAS_Q2:
             u2 = tl.dot(q2b, tl.trans(tile), input_precision=PRECISION) * inv_tau
-            t_i = t_i * alpha + tl.sum(e * tl.where(c_ok[None, :], u2, 0.0), 1)
+            t_i = t_i * alpha + tl.sum(tl.where((e == 0) | ~c_ok[None, :], 0.0, e * u2), 1)  # 0 x inf adds 0
             u2 = tl.where(c_ok[None, :], u2, neg_inf)
-            m2_new = tl.maximum(m2_i, tl.max(u2, 1))
-            alpha2 = tl.exp(m2_i - m2_new)
-            e2 = tl.exp(u2 - m2_new[:, None])
+            m2_new = _nan_maximum(m2_i, _nan_max_rows(u2))
+            alpha2 = tl.where(m2_new == neg_inf, 1.0, tl.exp(m2_i - m2_new))
+            e2 = tl.exp(u2 - tl.where(m2_new == neg_inf, 0.0, m2_new)[:, None])
             l2_i = l2_i * alpha2 + tl.sum(e2, 1)
             m2_i = m2_new
             if WITH_GRAD:
@@ -211,7 +226,7 @@ def _finalize(
     for sp in range(n_splits):
         so = sp * N + rows.to(tl.int64)
         ms = tl.load(m_ptr + so, mask=row_ok, other=neg_inf)
-        M_new = tl.maximum(M, ms)
+        M_new = _nan_maximum(M, ms)
         ref = tl.where(M_new == neg_inf, 0.0, M_new)
         w_old = tl.exp(M - ref)
         w_s = tl.exp(ms - ref)
@@ -224,7 +239,7 @@ def _finalize(
         M = M_new
         if HAS_Q2:
             m2s = tl.load(m2_ptr + so, mask=row_ok, other=neg_inf)
-            M2_new = tl.maximum(M2, m2s)
+            M2_new = _nan_maximum(M2, m2s)
             ref2 = tl.where(M2_new == neg_inf, 0.0, M2_new)
             w2_old = tl.exp(M2 - ref2)
             w2_s = tl.exp(m2s - ref2)
@@ -237,6 +252,7 @@ def _finalize(
     M2s = tl.where(M2 == neg_inf, 0.0, M2)
     l_safe = tl.where(l > 0, l, 1.0)  # empty queue: lse = -inf, and no 0 divisions or log(0)
     lse = tl.where(l > 0, Ms + tl.log(l_safe), neg_inf)
+    lse = tl.where((M != M) | (M == float("inf")), M, lse)  # a NaN / +inf logit, as torch.logsumexp
     tl.store(lse_ptr + rows, lse, mask=row_ok)
 
     qb = tl.load(q_ptr + rows[:, None].to(tl.int64) * D + dcol[None, :], mask=qmask, other=0.0)
@@ -256,13 +272,14 @@ def _finalize(
         s = tl.sum(qb * kp, 1) * inv_tau
         x = lse - s
         z = tl.exp(-tl.abs(x))  # 0 when lse = -inf (empty queue)
-        loss += tl.maximum(x, 0.0) + tl.log(1.0 + z)
+        # at s = +inf the reference's inf - inf = NaN; tl.maximum may drop a NaN x
+        loss += tl.where((s == float("inf")) | (x != x), float("nan"), tl.maximum(x, 0.0) + tl.log(1.0 + z))
         sig = tl.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
         sig_sum += sig
         gk += sig[:, None] * kp
         if HAS_Q2:
-            m1 = tl.maximum(m1, s)
-            mq2 = tl.maximum(mq2, tl.sum(q2b * kp, 1) * inv_tau)
+            m1 = _nan_maximum(m1, s)
+            mq2 = _nan_maximum(mq2, tl.sum(q2b * kp, 1) * inv_tau)
     tl.store(loss_ptr + rows, loss / P, mask=row_ok)
     if WITH_GRAD:
         neg = tl.where(l > 0, sig_sum / l_safe, 0.0)
@@ -286,7 +303,7 @@ def _finalize(
             e2 = tl.exp(s2 - mq2)
             L1 += e1
             L2 += e2
-            cross += e1 * s2
+            cross += tl.where(e1 == 0, 0.0, e1 * s2)
             b1 += e1[:, None] * kp
             b2 += e2[:, None] * kp
         tl.store(div_ptr + rows, mq2 + tl.log(L2) - cross / L1, mask=row_ok)

@@ -115,6 +115,12 @@ def validate(cfg: DictConfig) -> None:
         if not cond:
             raise ValueError(f"config: {msg}")
 
+    _check_types(DEFAULTS, cfg, "")
+    ms = cfg.run.max_steps
+    check(
+        ms is None or (type(ms) is int and ms >= 1),
+        f"run.max_steps (--max-steps) must be a whole number >= 1 (or null: the whole run), got {ms!r}",
+    )
     check(cfg.method.name in METHODS, f"method.name must be one of {METHODS}, got {cfg.method.name!r}")
     check(cfg.method.pairing in PAIRINGS, f"method.pairing must be one of {PAIRINGS}, got {cfg.method.pairing!r}")
     check(cfg.data.stream in STREAMS, f"data.stream must be one of {STREAMS}, got {cfg.data.stream!r}")
@@ -137,6 +143,26 @@ def validate(cfg: DictConfig) -> None:
     for m in cfg.optim.milestones:
         check(isinstance(m, (int, float)) and m > 0, f"optim.milestones must be positive numbers, got {m!r}")
     check(cfg.method.nn_epoch >= 0, "method.nn_epoch must be >= 0")
+
+
+def _check_types(defaults: dict, node, prefix: str) -> None:
+    """Numbers and switches hold values of their type: optim.lr=abc fails here, not deep in a run."""
+    for key, default in defaults.items():
+        name, value = f"{prefix}{key}", node.get(key)
+        if isinstance(default, dict):
+            if value is not None:
+                _check_types(default, value, name + ".")
+            continue
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, kind = type(value) is int, "a whole number"
+        elif isinstance(default, float):
+            ok, kind = type(value) in (int, float), "a number"
+        else:
+            continue
+        if not ok:
+            raise ValueError(f"config: {name} must be {kind}, got {value!r}")
 
 
 def epoch_of(value: float | int, epochs: int) -> int:

@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
-import os
 import re
 import sys
 from collections.abc import Mapping
@@ -47,6 +45,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from . import checkpoint_io
 from .models.encoder import UNITS
 
 CODEBASES = ("aimclr", "skeletonclr", "crossclr", "stgcn")
@@ -181,26 +180,15 @@ def convert_stgcn_state(
 
 
 # --------------------------------------------------------------------------------------- files
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_state(path: Path) -> dict[str, Tensor]:
     """The state dict of a released checkpoint: a bare state dict, or one under "state_dict" / "model";
     a DataParallel `module.` prefix is removed."""
     if not path.is_file():
         raise ConvertError(f"{path}: no such file")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # zip / pickle / unpickler errors of many types, messages of many lines
-        first = (str(e).strip().splitlines() or [""])[0]
-        first = first if len(first) <= 160 else first[:157] + "..."
-        why = f"{type(e).__name__}: {first}" if first else type(e).__name__
-        raise ConvertError(f"{path}: cannot read it as a torch checkpoint ({why})") from e
+        obj = checkpoint_io.load(path)
+    except checkpoint_io.CheckpointError as e:
+        raise ConvertError(str(e)) from e
     if isinstance(obj, Mapping) and "config" in obj and "conventions" in obj:
         raise ConvertError(f"{path}: already an msclr checkpoint")
     if isinstance(obj, Mapping):
@@ -412,7 +400,12 @@ def convert(
         "config": cfg,
         "conventions": [conv.name],
         "convention_specs": [conv.to_dict()],
-        "converted_from": {"codebase": codebase, "path": str(path), "sha256": _sha256(path), "view": view},
+        "converted_from": {
+            "codebase": codebase,
+            "path": str(path),
+            "sha256": checkpoint_io.sha256_of(path),
+            "view": view,
+        },
         "epoch": 0,  # no msclr training: not resumable (no optimizer state)
         "step": 0,
     }
@@ -451,11 +444,7 @@ def main(argv: list[str] | None = None) -> int:
             hidden_channels=args.hidden_channels,
             hidden_dim=args.hidden_dim,
         )
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        torch.save(res.checkpoint, tmp)
-        os.replace(tmp, out)
+        out = checkpoint_io.save(args.out, res.checkpoint)
     except (ConvertError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

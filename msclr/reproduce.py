@@ -26,15 +26,13 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 log = logging.getLogger("msclr.reproduce")
 CONVENTIONS = ["kinect_v1_20", "body15", "coco13"]
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "utd_mhad.yaml"  # the pre-training settings
 
 
 def _pretrain(name: str, store: Path, out: Path, args, conventions: list[str], pairing: str) -> tuple[Path, float]:
-    from . import train
+    from . import checkpoint_io, train
 
     ckpt = out / name / "last.pt"
     argv = [
@@ -59,11 +57,13 @@ def _pretrain(name: str, store: Path, out: Path, args, conventions: list[str], p
         f"method.queue_size={args.queue}",
     ]
     if ckpt.is_file():
-        done = torch.load(ckpt, map_location="cpu", weights_only=False)
+        done = checkpoint_io.load(ckpt)
         if done["epoch"] >= args.epochs:
             log.info("%s: pre-training already finished (%s)", name, ckpt)
             return ckpt, done.get("minutes", float("nan"))
         argv += ["--resume", str(ckpt)]
+    else:  # a stage stopped before its first checkpoint starts again
+        argv += ["--overwrite"]
     _, cfg = train.parse_args(argv)
     t0 = time.perf_counter()
     trainer = train.Trainer(cfg)
@@ -72,7 +72,7 @@ def _pretrain(name: str, store: Path, out: Path, args, conventions: list[str], p
     if trainer.stop_signal is not None:
         raise KeyboardInterrupt(f"{name}: stopped by a signal; run the command again to continue")
     minutes = (time.perf_counter() - t0) / 60
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = checkpoint_io.load(path)
     state["minutes"] = minutes  # kept for the table; resume reads the rest as usual
     train.save_checkpoint(path, state)
     return path, minutes

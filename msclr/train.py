@@ -16,8 +16,14 @@ Config keys that decide what is learnt from (all keys: msclr/config.py):
     method.queue_size=32768      keep it below the number of training sequences
     model.init=aimclr|torch      AimCLR's weights_init, or PyTorch's with the key encoder a copy
 
-Checkpoints are written atomically every epoch and on SIGINT/SIGTERM; --resume continues
-exactly (model, momentum encoder, queue, optimiser, scheduler, scaler, RNG states, step).
+Checkpoints are written atomically, with a SHA-256 beside them, every epoch and on SIGINT/SIGTERM;
+--resume continues exactly (model, momentum encoder, queue, optimiser, scheduler, scaler, RNG
+states, step) in the checkpoint's own folder. A run never lands in a folder that holds another:
+an --out with one is refused (--overwrite to replace it), the default goes to runs/msclr-2, -3, ...
+
+Exit status: 0 done; 2 a bad argument or input (one line, nothing written); 1 the loss became
+NaN/inf (its log.csv step is named, last.pt stays the last good checkpoint); 130 stopped by
+SIGINT, 143 by SIGTERM (checkpoint saved).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import signal
 import sys
 import time
@@ -40,11 +47,22 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
+from . import checkpoint_io
 from . import config as cfglib
 from . import distributed as dist_utils
 from .skeletons import LayoutTable
 
 log = logging.getLogger("msclr.train")
+
+
+class TrainError(ValueError):
+    """A bad argument, config value or input file: one line, exit status 2, nothing written."""
+
+
+class NonFiniteLoss(FloatingPointError):
+    """The loss became NaN or inf: the run stops, exit status 1, the last good checkpoint is kept."""
+
+
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "synthetic.yaml"
 
 
@@ -58,7 +76,7 @@ class EpochSampler(Sampler[int]):
 
     def __init__(self, n: int, seed: int, batch_size: int, rank: int = 0, world: int = 1):
         if batch_size % world:
-            raise SystemExit(f"batch size {batch_size} is not divisible by the {world} processes")
+            raise TrainError(f"batch size {batch_size} is not divisible by the {world} processes")
         self.n, self.seed, self.batch_size, self.rank, self.world = n, seed, batch_size, rank, world
         self.epoch, self.start_batch = 0, 0
 
@@ -158,22 +176,38 @@ def to_stream(x: torch.Tensor, layout: torch.Tensor, stream: str, table: LayoutT
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """Atomic: write a temporary file, then rename over the old checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Atomic, with its SHA-256 beside it (msclr.checkpoint_io)."""
+    checkpoint_io.save(path, state)
 
 
 def rng_state() -> dict:
+    """The global RNG states as tensors and plain numbers, so that checkpoints load with
+    weights_only=True (no numpy arrays, no pickled tuples of Python objects)."""
     # the legacy global numpy RNG is saved because third-party code may draw from it
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}  # noqa: NPY002
+    name, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002
+    version, mt, gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(gauss),
+        },
+        "python": {"version": int(version), "state": torch.tensor(mt, dtype=torch.int64), "gauss_next": gauss_next},
+    }
 
 
 def set_rng_state(s: dict) -> None:
     torch.set_rng_state(s["torch"])
-    np.random.set_state(s["numpy"])  # noqa: NPY002
-    random.setstate(s["python"])
+    n, p = s["numpy"], s["python"]
+    if isinstance(n, dict):
+        n = (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    np.random.set_state(n)  # noqa: NPY002
+    if isinstance(p, dict):
+        p = (p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"])
+    random.setstate(p)  # a checkpoint of an older msclr holds the tuples themselves
 
 
 def pretraining_split(store, split: str | None) -> str | None:
@@ -185,7 +219,7 @@ def pretraining_split(store, split: str | None) -> str | None:
     if split is None:
         return splits[0] if splits else None
     if split not in splits:
-        raise SystemExit(f"data.split={split!r}: store {store.path} has splits {splits or 'none'} (or use all)")
+        raise TrainError(f"data.split={split!r}: store {store.path} has splits {splits or 'none'} (or use all)")
     return split
 
 
@@ -223,8 +257,21 @@ def describe_crop(store, names, split, p_interval, min_crop: int) -> str:
 
 
 # ---------------------------------------------------------------------------- the run
+RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch", "step", "step_in_epoch", "rng", "config", "conventions")
+
+
 class Trainer:
     def __init__(self, cfg: DictConfig):
+        self.out = Path(cfg.run.out).resolve()
+        created = not self.out.exists()
+        try:
+            self._build(cfg)
+        except Exception:
+            if created:  # a failed start leaves nothing behind (the folder was made by this call)
+                shutil.rmtree(self.out, ignore_errors=True)
+            raise
+
+    def _build(self, cfg: DictConfig) -> None:
         from .augment import AugmentParams, make_augment
         from .data import MultiSkeletonDataset, open_store
         from .data.synthetic import make_synthetic_store
@@ -232,7 +279,10 @@ class Trainer:
         from .models.contrast import MoCo
 
         self.cfg = cfg
-        self.out = Path(cfg.run.out)
+        # paths inside checkpoints are absolute, so a resumed or evaluated run finds them from anywhere
+        cfg.run.out = str(self.out)
+        if cfg.data.store is not None:
+            cfg.data.store = str(Path(cfg.data.store).resolve())
         self.out.mkdir(parents=True, exist_ok=True)
         self.device = dist_utils.setup(cfg.run.device)
         self.rank, self.world = dist_utils.rank(), dist_utils.world_size()
@@ -263,7 +313,9 @@ class Trainer:
         names = list(cfg.data.conventions or self.store.conventions)
         missing = [c for c in names if c not in self.store.conventions]
         if missing:
-            raise SystemExit(f"conventions {missing} are not in the store {cfg.data.store} ({self.store.conventions})")
+            raise TrainError(
+                f"data.conventions: {missing} are not in the store {cfg.data.store} ({self.store.conventions})"
+            )
         self.table = LayoutTable([self.store.convention(c) for c in names], strategy=cfg.model.strategy)
         self.split = pretraining_split(self.store, cfg.data.split)
         split = (self.split, "train") if self.split else None
@@ -282,7 +334,7 @@ class Trainer:
         )
         bs = int(cfg.optim.batch_size)
         if len(self.dataset) < bs:
-            raise SystemExit(f"the training split has {len(self.dataset)} samples, fewer than a batch ({bs})")
+            raise TrainError(f"the training split has {len(self.dataset)} samples, fewer than a batch ({bs})")
         if self.is_main:
             log.info(
                 "pre-training data: %d sequences (%s) of %s",
@@ -392,11 +444,12 @@ class Trainer:
         }
 
     def load(self, path: Path) -> None:
-        if not path.is_file():
-            raise SystemExit(f"--resume: checkpoint {path} does not exist")
-        ck = torch.load(path, map_location=self.device, weights_only=False)
+        ck = checkpoint_io.load(path, map_location=self.device)
+        missing = [k for k in RESUME_KEYS if k not in ck] if isinstance(ck, dict) else list(RESUME_KEYS)
+        if missing:
+            raise TrainError(f"--resume {path}: not a resumable msclr pre-training checkpoint (no {missing[0]})")
         if ck.get("conventions") != list(self.table.names):
-            raise SystemExit(
+            raise TrainError(
                 f"{path}: trained on conventions {ck.get('conventions')}, this run uses {self.table.names}"
             )
         self.model.load_state_dict(ck["model"])
@@ -455,9 +508,7 @@ class Trainer:
             self.optimizer.step()
         # the dataset's crops for the next batch, drawn from the global RNG, likewise
         torch.manual_seed(int(cfg.run.seed) * 1_000_037 + self.step)
-        loss = float(out.loss.detach())
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss} at epoch {self.epoch}, step {self.step}")
+        loss = float(out.loss.detach())  # the loop logs it, then stops the run if it is not finite
         return {"loss": loss, "info_nce": float(out.info_nce), **{k: float(v) for k, v in out.extra.items()}}
 
     # ------------------------------------------------------------------ loop
@@ -514,6 +565,8 @@ class Trainer:
                             f"{rate:.2f}",
                         ]
                     )
+                    if not math.isfinite(stats["loss"]):
+                        self._non_finite(stats["loss"])
                     if tb is not None:
                         for k, v in stats.items():
                             tb.add_scalar(f"train/{k}", v, self.step)
@@ -548,6 +601,16 @@ class Trainer:
             )
         return path
 
+    def _non_finite(self, loss: float) -> None:
+        """Stop on a NaN/inf loss. The step is the one of its log.csv row; the weights already took the
+        bad update, so nothing is saved and last.pt stays the last good (end of epoch) checkpoint."""
+        last = self.out / "last.pt"
+        kept = f"the last good checkpoint {last} is kept" if last.is_file() else "no checkpoint was written"
+        raise NonFiniteLoss(
+            f"loss is {loss} at step {self.step} (epoch {self.epoch}, log.csv row step={self.step}); {kept} "
+            "(lower optim.lr, or try without --amp)"
+        )
+
     def _check_chance(self, losses: list[float]) -> None:
         """Warn when an epoch's InfoNCE sat at chance, ln(1 + queue): every key looked alike to
         every query (collapsed features; e.g. AimCLR's init on a short run, model.init=torch)."""
@@ -576,8 +639,26 @@ def _tensorboard(path: Path):
 
 
 # ---------------------------------------------------------------------------- CLI
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block; main turns it into exit status 2
+        raise TrainError(message)
+
+
+def _holds_run(folder: Path) -> bool:
+    return (folder / "last.pt").exists() or (folder / "log.csv").exists()
+
+
+def _fresh_folder(out: Path) -> Path:
+    """out itself if it holds no run, else the first of out-2, out-3, ... that holds none."""
+    folder, i = out, 2
+    while _holds_run(folder):
+        folder, i = out.with_name(f"{out.name}-{i}"), i + 1
+    return folder
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, DictConfig]:
-    ap = argparse.ArgumentParser(
+    """The run's config, checked before anything is written; TrainError (one line) if it is unusable."""
+    ap = _Parser(
         prog="python -m msclr.train",
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -585,7 +666,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, DictC
     )
     ap.add_argument("--config", action="append", default=None, help="YAML config (repeatable; later ones win)")
     ap.add_argument("--data", help="a prepared store directory (default: synthetic data)")
-    ap.add_argument("--out", help="output directory (checkpoints, logs)")
+    ap.add_argument("--out", help="output directory (checkpoints, logs; default runs/msclr, or runs/msclr-2, ...)")
+    ap.add_argument("--overwrite", action="store_true", help="start a new run in an --out that holds one")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--max-steps", type=int, help="stop after this many steps in total")
     ap.add_argument("--batch-size", type=int)
@@ -594,18 +676,23 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, DictC
     ap.add_argument("--backend", choices=["auto", "reference", "cpu", "cuda", "triton"])
     ap.add_argument("--aug", choices=["auto", "torch", "dali"], help="augmentation implementation")
     ap.add_argument("--device", help="auto, cpu, cuda, cuda:1, ...")
-    ap.add_argument("--resume", help="checkpoint to resume from (e.g. <out>/last.pt)")
+    ap.add_argument("--resume", help="checkpoint to resume from (e.g. <out>/last.pt); continues in its folder")
     ap.add_argument("--seed", type=int)
     ap.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. method.pairing=all")
     args = ap.parse_intermixed_args(argv)  # overrides may come before or after the flags
-    if args.resume and not args.config:
-        # resume with the run's own configuration unless one is given
-        ck = torch.load(args.resume, map_location="cpu", weights_only=False) if Path(args.resume).is_file() else None
-        if ck is None:
-            ap.error(f"--resume: checkpoint {args.resume} does not exist")
-        base = OmegaConf.create(ck["config"])
+    resume = Path(args.resume).resolve() if args.resume else None
+    if resume is not None:
+        ck = checkpoint_io.load(resume)
+        missing = [k for k in RESUME_KEYS if k not in ck] if isinstance(ck, dict) else list(RESUME_KEYS)
+        if missing:
+            raise TrainError(f"--resume {resume}: not a resumable msclr pre-training checkpoint (no {missing[0]})")
+    if resume is not None and not args.config:
+        base = OmegaConf.create(ck["config"])  # resume with the run's own configuration unless one is given
     else:
-        base = cfglib.load(args.config or [DEFAULT_CONFIG])
+        try:
+            base = cfglib.load(args.config or [DEFAULT_CONFIG])
+        except (OSError, ValueError) as e:
+            raise TrainError(str(e)) from None
     flags = {
         "data.store": args.data,
         "run.out": args.out,
@@ -615,7 +702,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, DictC
         "run.backend": args.backend,
         "aug.backend": args.aug,
         "run.device": args.device,
-        "run.resume": args.resume,
+        "run.resume": resume,
         "run.seed": args.seed,
     }
     dot = list(args.overrides) + [f"{k}={v}" for k, v in flags.items() if v is not None]
@@ -627,15 +714,73 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, DictC
         cfg = OmegaConf.merge(base, OmegaConf.from_dotlist(dot))
         cfglib.validate(cfg)
     except Exception as e:
-        ap.error(str(e))
+        raise TrainError(str(e).strip().splitlines()[0]) from None
+    _check_devices(cfg)
+    _check_store(cfg, "--data" if args.data else "data.store")
+    cfg.run.out = str(_output_folder(args, cfg, resume))
     return args, cfg
 
 
+def _check_devices(cfg: DictConfig) -> None:
+    if torch.cuda.is_available():
+        return
+    if cfg.run.backend in ("cuda", "triton"):
+        raise TrainError(f"run.backend={cfg.run.backend} needs a GPU and none is visible (use auto, cpu or reference)")
+    if str(cfg.run.device).startswith("cuda"):
+        raise TrainError(f"run.device={cfg.run.device} needs a GPU and none is visible (use auto or cpu)")
+
+
+def _check_store(cfg: DictConfig, flag: str) -> None:
+    """The store exists and has the run's conventions (synthetic data is made by the run)."""
+    if cfg.data.store is None:
+        return
+    from .data.store import StoreError, open_store
+
+    path = Path(cfg.data.store).resolve()
+    if not path.is_dir():
+        raise TrainError(f"{flag} {path}: no such directory")
+    try:
+        store = open_store(path)
+    except StoreError as e:
+        raise TrainError(f"{flag}: {e}") from None
+    missing = [c for c in cfg.data.conventions or [] if c not in store.conventions]
+    if missing:
+        raise TrainError(f"data.conventions: {missing} are not in the store {path} ({store.conventions})")
+    cfg.data.store = str(path)
+
+
+def _output_folder(args: argparse.Namespace, cfg: DictConfig, resume: Path | None) -> Path:
+    """Where the run writes: --out (refused if it holds another run, unless --overwrite), else the
+    resumed checkpoint's own folder, else the default, or a fresh runs/msclr-2, -3, ... beside it."""
+    explicit = args.out is not None or any(o.startswith("run.out=") for o in args.overrides)
+    if resume is not None and not explicit:
+        return resume.parent  # never the folder recorded inside the checkpoint: it may be another run's
+    out = Path(cfg.run.out).resolve()
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"--out {out}: a file, not a folder")
+    if (resume is not None and out == resume.parent) or args.overwrite or not _holds_run(out):
+        return out
+    if explicit:
+        raise TrainError(
+            f"--out {out} already holds a run (last.pt or log.csv); pass --overwrite to replace it, "
+            f"--resume {out}/last.pt to continue it, or choose another --out"
+        )
+    fresh = _fresh_folder(out)
+    log.warning("%s already holds a run: writing to %s (--out to choose a folder)", out, fresh)
+    return fresh
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 done, 2 a bad argument or input (one line, nothing written), 1 the loss became
+    NaN/inf (the last good checkpoint is kept), 130 stopped by SIGINT, 143 by SIGTERM (checkpoint saved)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    _, cfg = parse_args(argv)
     t0 = time.perf_counter()
-    trainer = Trainer(cfg)
+    try:
+        _, cfg = parse_args(argv)
+        trainer = Trainer(cfg)
+    except (TrainError, checkpoint_io.CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     OmegaConf.save(cfg, trainer.out / "config.yaml")
     log.info(
         "device %s | amp %s | compile %s | ops backend %s | augmentation %s | conventions %s | pairing %s | %s",
@@ -648,10 +793,16 @@ def main(argv: list[str] | None = None) -> int:
         cfg.method.pairing,
         cfg.method.name,
     )
-    path = trainer.run()
+    try:
+        path = trainer.run()
+    except NonFiniteLoss as e:
+        dist_utils.cleanup()
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     dist_utils.cleanup()
+    status = 128 + trainer.stop_signal if trainer.stop_signal else 0  # the shell's convention for signals
     if not trainer.is_main:
-        return 130 if trainer.stop_signal else 0
+        return status
     minutes = (time.perf_counter() - t0) / 60
     print(
         f"\nPre-training {'stopped' if trainer.stop_signal else 'finished'}: {trainer.step} steps, "
@@ -662,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
         + f"\nResume: python -m msclr.train --resume {path}\n"
         f"Evaluate: python -m msclr.evaluate linear --ckpt {path}   (also knn, semi, finetune, ensemble, transfer)"
     )
-    return 130 if trainer.stop_signal else 0
+    return status
 
 
 if __name__ == "__main__":

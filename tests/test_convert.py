@@ -98,7 +98,7 @@ def test_moco_checkpoint_converts_to_the_same_features(tmp_path, capsys, codebas
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(out)(x, layout), ref_q(x), rtol=1e-4, atol=1e-4)
 
-    ck = torch.load(out, map_location="cpu", weights_only=False)
+    ck = torch.load(out, map_location="cpu", weights_only=True)
     assert ck["conventions"] == ["ntu25"] and ck["convention_specs"][0]["name"] == "ntu25"
     assert ck["converted_from"]["codebase"] == codebase and len(ck["converted_from"]["sha256"]) == 64
     cfg = ck["config"]
@@ -149,7 +149,7 @@ def test_plain_stgcn_converts_and_its_classifier_is_ignored(tmp_path, capsys):
     x = ntu_input(1)
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(out)(x, torch.zeros(3, dtype=torch.long)), ref(x), rtol=1e-4, atol=1e-4)
-    model = torch.load(out, weights_only=False)["model"]
+    model = torch.load(out, weights_only=True)["model"]
     assert not any(k.startswith(("head_", "queue")) for k in model)
 
 
@@ -176,7 +176,7 @@ def test_crossclr_view_is_chosen(tmp_path, capsys):
     x = ntu_input(2)
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(out)(x, torch.zeros(3, dtype=torch.long)), motion(x), rtol=1e-4, atol=1e-4)
-    ck = torch.load(out, weights_only=False)
+    ck = torch.load(out, weights_only=True)
     assert ck["config"]["data"]["stream"] == "motion"
     torch.testing.assert_close(ck["model"]["queue"], sd["queue_motion"].t())
     assert int(ck["model"]["queue_ptr"]) == 128

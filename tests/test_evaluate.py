@@ -173,7 +173,7 @@ def test_transfer_to_new_conventions(ckpt, tmp_path):
     assert doc["result"]["transfer"]["target_store"] == str(other.path)
     # the shared weights and ntu25's own parameters come from the checkpoint
     ctx = make_context(ckpt, data=other.path, allow_new=True, out=tmp_path / "u", plots=False)
-    src = torch.load(ckpt, weights_only=False)["model"]
+    src = torch.load(ckpt, weights_only=True)["model"]
     torch.testing.assert_close(ctx.encoder.units[3].weight, src["encoder_q.units.3.weight"])
     l_src, l_new = 0, ctx.table.layout_id("ntu25")
     torch.testing.assert_close(
@@ -211,7 +211,7 @@ def test_store_lacking_a_convention_is_a_clear_error(ckpt, tmp_path):
 
 
 def test_checkpoint_of_another_architecture_is_a_clear_error(ckpt, tmp_path):
-    ck = torch.load(ckpt, weights_only=False)
+    ck = torch.load(ckpt, weights_only=True)
     ck["config"]["model"]["hidden_channels"] = 8  # weights of a 4-channel model, config says 8
     torch.save(ck, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="another architecture"):

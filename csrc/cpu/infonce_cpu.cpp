@@ -191,13 +191,20 @@ MSCLR_INLINE void small_gemm_impl(int64_t M, int64_t N, int64_t K, const T* A, i
     }
 }
 
-// mx[r] = max_j u[j * ld + r] (j < rows, r < n): one query per column, vectorised across queries.
+// max(a, b) that returns NaN when either is NaN (as torch.logsumexp sees a NaN logit); std::max and
+// a plain `a > b ? a : b` drop a NaN unless it comes last.
+template <typename T>
+MSCLR_INLINE T nan_max(T a, T b) {
+  return (a > b || a != a) ? a : b;
+}
+
+// mx[r] = max_j u[j * ld + r] (j < rows, r < n), NaN if any is: one query per column, vectorised across queries.
 template <typename T>
 MSCLR_INLINE void col_max_impl(const T* __restrict__ u, int64_t rows, int64_t n, int64_t ld, T* __restrict__ mx) {
   for (int64_t r = 0; r < n; ++r) mx[r] = -std::numeric_limits<T>::infinity();
   for (int64_t j = 0; j < rows; ++j) {
     const T* __restrict__ row = u + j * ld;
-    for (int64_t r = 0; r < n; ++r) mx[r] = mx[r] > row[r] ? mx[r] : row[r];
+    for (int64_t r = 0; r < n; ++r) mx[r] = nan_max(mx[r], row[r]);
   }
 }
 
@@ -220,7 +227,7 @@ MSCLR_INLINE void col_exp_sum_impl(T* __restrict__ u, const T* __restrict__ y, i
         const T e = exp_nonpositive(row[r] - shift[r]);
         row[r] = e;
         sum[r] += e;
-        dot[r] += e * yrow[r];
+        dot[r] += e == 0 ? T(0) : e * yrow[r];  // a zero weight adds 0, also to an infinite logit
       }
     }
   }
@@ -269,7 +276,7 @@ MSCLR_MULTIVERSION void col_max(const float* __restrict__ u, int64_t rows, int64
     v8f m = v8f{} - std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < rows; ++j) {
       const v8f x = load8(u + j * ld + r);
-      m = m > x ? m : x;
+      m = (m > x) | (m != m) ? m : x;  // nan_max on 8 lanes
     }
     store8(mx + r, m);
   }
@@ -287,7 +294,7 @@ MSCLR_MULTIVERSION void col_exp_sum(float* __restrict__ u, const float* __restri
       const v8f e = exp_nonpositive(load8(u + j * ld + r) - sh);
       store8(u + j * ld + r, e);
       s += e;
-      if (y != nullptr) d += e * load8(y + j * ld + r);
+      if (y != nullptr) d += e == v8f{} ? v8f{} : e * load8(y + j * ld + r);
     }
     store8(sum + r, s);
     store8(dot + r, d);
@@ -332,6 +339,31 @@ T sigmoid(T x) {  // sigmoid(-inf) = 0
   if (x >= 0) return T(1) / (T(1) + std::exp(-x));
   const T e = std::exp(x);
   return e / (T(1) + e);
+}
+
+// The online-softmax step from running max m_old to m_new: the shift the tile's exps subtract and the
+// factor alpha on the sums so far. While every logit seen is -inf (m_new = -inf) the sums stay 0:
+// shift 0 (exp(-inf) = 0, not exp(-inf + inf) = NaN) and alpha 1.
+template <typename T>
+inline void st_shift(T m_old, T m_new, T& shift, T& alpha) {
+  const T neg_inf = -std::numeric_limits<T>::infinity();
+  shift = m_new == neg_inf ? T(0) : m_new;
+  alpha = m_new == neg_inf ? T(1) : std::exp(m_old - m_new);  // 0 on the first finite tile (m_old = -inf)
+}
+
+// log sum exp from the merged max M and the sum l of exp(logit - M): NaN if a logit was NaN, +inf if
+// one was +inf (then l itself is NaN: inf - inf), -inf when there was none, as torch.logsumexp.
+template <typename T>
+inline T lse_of(T M, T l) {
+  if (M != M || M == std::numeric_limits<T>::infinity()) return M;
+  return l > 0 ? M + std::log(l) : -std::numeric_limits<T>::infinity();
+}
+
+// One positive's term log(exp(s) + exp(lse)) - s, with the reference's value at s = +inf (inf - inf).
+template <typename T>
+inline T nce_term(T lse, T s) {
+  if (s == std::numeric_limits<T>::infinity()) return std::numeric_limits<T>::quiet_NaN();
+  return softplus(lse - s);
 }
 
 template <typename T>
@@ -470,15 +502,16 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
           // Online softmax over the tile, one query per column.
           col_max(ut, tq, bn, LD, mx.data());
           for (int64_t r = 0; r < bn; ++r) {
-            shift[r] = std::max(st.m[x0 + r], mx[r]);         // finite: the tile has a valid row
-            alpha[r] = std::exp(st.m[x0 + r] - shift[r]);   // 0 on the first tile (m = -inf)
+            const T m_new = nan_max(st.m[x0 + r], mx[r]);  // NaN sticks; +inf: lse is +inf (finalize)
+            st_shift(st.m[x0 + r], m_new, shift[r], alpha[r]);
+            mx[r] = m_new;
           }
           col_exp_sum(ut, has_q2 ? u2t : nullptr, tq, bn, LD, shift.data(), sum.data(), cross.data());
           for (int64_t r = 0; r < bn; ++r) {
             const int64_t x = x0 + r;
             st.l[x] = st.l[x] * alpha[r] + sum[r];
             st.t[x] = st.t[x] * alpha[r] + cross[r];
-            st.m[x] = shift[r];
+            st.m[x] = mx[r];
             if (with_grad && alpha[r] != T(1))
               for (T *a = st.a + x * D, *e = a + D; a < e; ++a) *a *= alpha[r];
           }
@@ -487,15 +520,16 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
           if (has_q2) {
             col_max(u2t, tq, bn, LD, mx.data());
             for (int64_t r = 0; r < bn; ++r) {
-              shift[r] = std::max(st.m2[x0 + r], mx[r]);
-              alpha[r] = std::exp(st.m2[x0 + r] - shift[r]);
+              const T m_new = nan_max(st.m2[x0 + r], mx[r]);
+              st_shift(st.m2[x0 + r], m_new, shift[r], alpha[r]);
+              mx[r] = m_new;
             }
             col_exp_sum(u2t, static_cast<const T*>(nullptr), tq, bn, LD, shift.data(), sum.data(),
                         dummy.data());
             for (int64_t r = 0; r < bn; ++r) {
               const int64_t x = x0 + r;
               st.l2[x] = st.l2[x] * alpha[r] + sum[r];
-              st.m2[x] = shift[r];
+              st.m2[x] = mx[r];
               if (with_grad && alpha[r] != T(1))
                 for (T *a = st.a2 + x * D, *e = a + D; a < e; ++a) *a *= alpha[r];
             }
@@ -507,6 +541,23 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
   });
 
   // ---------------------------------------------------------------- merge splits, finalize
+  // Where a row's log-sum-exp is not finite the reference zeroes its softmax weights, and its
+  // gradient gets 0 x queue: NaN in the columns where a filled queue row is NaN/inf. Those columns
+  // are found only then (a row whose merged running max is not finite), outside the hot loop.
+  std::vector<uint8_t> bad_col;
+  bool any_nonfinite_max = false;
+  for (int64_t i = 0; with_grad && i < N && !any_nonfinite_max; ++i) {
+    T M = neg_inf;
+    for (int64_t sp = 0; sp < splits; ++sp) M = nan_max(M, st.m[sp * N + i]);
+    any_nonfinite_max = !std::isfinite(M);
+  }
+  if (any_nonfinite_max) {
+    const at::Tensor bad = at::isfinite(queue.narrow(0, 0, Qv)).logical_not().any(0);
+    const at::Tensor bad_cpu = bad.to(at::kByte).contiguous();
+    bad_col.assign(bad_cpu.data_ptr<uint8_t>(), bad_cpu.data_ptr<uint8_t>() + D);
+  }
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  auto zero_times_queue = [&](int64_t d) { return !bad_col.empty() && bad_col[d] ? nan : T(0); };
   T* losses = out[0].data_ptr<T>();
   T* lse_out = out[1].data_ptr<T>();
   int64_t* idx_out = out[2].data_ptr<int64_t>();
@@ -524,7 +575,7 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
     for (int64_t i = n0; i < n1; ++i) {
       // Merge the splits: rescale each split's sums to the common maximum.
       T M = neg_inf, M2 = neg_inf;
-      for (int64_t sp = 0; sp < splits; ++sp) M = std::max(M, st.m[sp * N + i]), M2 = std::max(M2, st.m2[sp * N + i]);
+      for (int64_t sp = 0; sp < splits; ++sp) M = nan_max(M, st.m[sp * N + i]), M2 = nan_max(M2, st.m2[sp * N + i]);
       const T Ms = std::isinf(M) ? T(0) : M, M2s = std::isinf(M2) ? T(0) : M2;  // all splits empty: sums are 0
       T l = 0, t = 0, l2 = 0;
       std::fill(a.begin(), a.end(), T(0));
@@ -553,14 +604,14 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
         std::copy(bi, bi + K, idx_out + i * K);
       }
 
-      const T lse = l > 0 ? Ms + std::log(l) : neg_inf;
+      const T lse = lse_of(M, l);  // l is relative to Ms = M wherever M is finite
       lse_out[i] = lse;
       const T* qi = qsp + i * D;
       const T* ki = kp + i * P * D;
       T loss = 0, sig_sum = 0;
       for (int64_t p = 0; p < P; ++p) {
         s[p] = dot(qi, ki + p * D, D);
-        loss += softplus(lse - s[p]);  // log(exp(s) + exp(lse)) - s
+        loss += nce_term(lse, s[p]);  // log(exp(s) + exp(lse)) - s
       }
       losses[i] = loss / P;
       if (with_grad) {
@@ -572,9 +623,13 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
           sig_sum += sg;
           for (int64_t d = 0; d < D; ++d) g[d] -= sg * ki[p * D + d];
         }
-        const T neg_scale = l > 0 ? sig_sum / l : T(0);
         const T c = inv_tau / static_cast<T>(P);
-        for (int64_t d = 0; d < D; ++d) g[d] = (g[d] + neg_scale * a[d]) * c;
+        if (std::isfinite(lse)) {
+          const T neg_scale = sig_sum / l;
+          for (int64_t d = 0; d < D; ++d) g[d] = (g[d] + neg_scale * a[d]) * c;
+        } else {  // softmax weights 0, as the reference
+          for (int64_t d = 0; d < D; ++d) g[d] = (g[d] + sig_sum * zero_times_queue(d)) * c;
+        }
       }
       if (has_q2) {
         // Candidates [k_i, queue]: p = softmax of q's logits (m1, L1), softmax of q2's logits (mq2, L2).
@@ -582,25 +637,28 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
         T m1 = M, mq2 = M2;
         for (int64_t p = 0; p < P; ++p) {
           s2[p] = dot(q2i, ki + p * D, D);
-          m1 = std::max(m1, s[p]);
-          mq2 = std::max(mq2, s2[p]);
+          m1 = nan_max(m1, s[p]);
+          mq2 = nan_max(mq2, s2[p]);
         }
         const T w = std::exp(Ms - m1), w2 = std::exp(M2s - mq2);
         T L1 = l * w, L2 = l2 * w2, cross = t * w;
         for (int64_t p = 0; p < P; ++p) {
           const T e1 = std::exp(s[p] - m1);
           L1 += e1;
-          cross += e1 * s2[p];
+          cross += e1 == 0 ? T(0) : e1 * s2[p];
           L2 += std::exp(s2[p] - mq2);
         }
-        div_out[i] = mq2 + std::log(L2) - cross / L1;
+        // a softmax whose log-sum-exp is not finite is 0, as the reference's (p then adds nothing)
+        const bool ok1 = std::isfinite(lse_of(m1, L1)), ok2 = std::isfinite(lse_of(mq2, L2));
+        div_out[i] = lse_of(mq2, L2) - (ok1 ? cross / L1 : T(0));
         if (with_grad) {
           // dq2_i = 1/tau [ sum_c softmax(l2)_c c - sum_c p_c c ]
           T* g = dq2 + i * D;
-          const T c1 = w / L1, c2 = w2 / L2;
-          for (int64_t d = 0; d < D; ++d) g[d] = c2 * a2[d] - c1 * a[d];
+          const T c1 = ok1 ? w / L1 : T(0), c2 = ok2 ? w2 / L2 : T(0);
+          for (int64_t d = 0; d < D; ++d)
+            g[d] = (ok2 ? c2 * a2[d] : zero_times_queue(d)) - (ok1 ? c1 * a[d] : zero_times_queue(d));
           for (int64_t p = 0; p < P; ++p) {
-            const T coef = std::exp(s2[p] - mq2) / L2 - std::exp(s[p] - m1) / L1;
+            const T coef = (ok2 ? std::exp(s2[p] - mq2) / L2 : T(0)) - (ok1 ? std::exp(s[p] - m1) / L1 : T(0));
             for (int64_t d = 0; d < D; ++d) g[d] += coef * ki[p * D + d];
           }
           for (int64_t d = 0; d < D; ++d) g[d] *= inv_tau;

@@ -34,9 +34,13 @@ __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 
+// max that returns NaN when either is NaN (fmaxf drops a NaN), so that a NaN logit reaches the loss
+// as it does in the reference's logsumexp.
+__device__ __forceinline__ float nan_maxf(float a, float b) { return (a > b || a != a) ? a : b; }
+
 // Reductions over the 16 lanes that share a query row (lanes 0-15 and 16-31 of a warp).
 __device__ __forceinline__ float max16(float v) {
-  for (int o = 8; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  for (int o = 8; o > 0; o >>= 1) v = nan_maxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
 __device__ __forceinline__ float sum16(float v) {
@@ -178,16 +182,18 @@ __global__ void __launch_bounds__(kThreads)
     for (int a = 0; a < 4; ++a) {
       float mx = neg_inf();
 #pragma unroll
-      for (int b = 0; b < 4; ++b) mx = col_ok[b] ? fmaxf(mx, u[a][b]) : mx;
-      const float m_new = fmaxf(m[a], max16(mx));  // finite: the tile has a valid column
-      alpha[a] = __expf(m[a] - m_new);             // 0 on the first tile (m = -inf)
+      for (int b = 0; b < 4; ++b) mx = col_ok[b] ? nan_maxf(mx, u[a][b]) : mx;
+      const float m_new = nan_maxf(m[a], max16(mx));  // NaN sticks; +inf: lse is +inf (finalize)
+      // every logit so far -inf: sums stay 0 (shift 0, alpha 1) instead of exp(-inf + inf) = NaN
+      const float sh = m_new == neg_inf() ? 0.f : m_new;
+      alpha[a] = m_new == neg_inf() ? 1.f : __expf(m[a] - m_new);  // 0 on the first finite tile
       float rs = 0.f, cross = 0.f;
 #pragma unroll
       for (int b = 0; b < 4; ++b) {
-        const float e = col_ok[b] ? __expf(u[a][b] - m_new) : 0.f;
+        const float e = col_ok[b] ? __expf(u[a][b] - sh) : 0.f;
         es[(ty * 4 + a) * LE + tx + 16 * b] = e;
         rs += e;
-        if (HAS_Q2) cross += e * u2[a < R2 ? a : 0][b];
+        if (HAS_Q2 && e != 0.f) cross += e * u2[a < R2 ? a : 0][b];  // 0 weight x inf logit adds 0
       }
       l[a] = l[a] * alpha[a] + sum16(rs);
       m[a] = m_new;
@@ -195,13 +201,14 @@ __global__ void __launch_bounds__(kThreads)
         t[a] = t[a] * alpha[a] + sum16(cross);
         float mx2 = neg_inf();
 #pragma unroll
-        for (int b = 0; b < 4; ++b) mx2 = col_ok[b] ? fmaxf(mx2, u2[a < R2 ? a : 0][b]) : mx2;
-        const float m2_new = fmaxf(m2[a], max16(mx2));
-        alpha2[a] = __expf(m2[a] - m2_new);
+        for (int b = 0; b < 4; ++b) mx2 = col_ok[b] ? nan_maxf(mx2, u2[a < R2 ? a : 0][b]) : mx2;
+        const float m2_new = nan_maxf(m2[a], max16(mx2));
+        const float sh2 = m2_new == neg_inf() ? 0.f : m2_new;
+        alpha2[a] = m2_new == neg_inf() ? 1.f : __expf(m2[a] - m2_new);
         float rs2 = 0.f;
 #pragma unroll
         for (int b = 0; b < 4; ++b) {
-          const float e2 = col_ok[b] ? __expf(u2[a < R2 ? a : 0][b] - m2_new) : 0.f;
+          const float e2 = col_ok[b] ? __expf(u2[a < R2 ? a : 0][b] - sh2) : 0.f;
           e2s[(ty * 4 + a) * LE + tx + 16 * b] = e2;
           rs2 += e2;
         }
@@ -289,7 +296,7 @@ __global__ void __launch_bounds__(32 * kFinalizeWarps)
   for (int64_t s = 0; s < prob.splits; ++s) {
     const int64_t x = s * N + i;
     const float ms = st.m[x];
-    const float M_new = fmaxf(M, ms);
+    const float M_new = nan_maxf(M, ms);
     const float ref = M_new == neg_inf() ? 0.f : M_new;  // all splits so far empty: their sums are 0
     const float w_old = expf(M - ref), w_s = expf(ms - ref);
     l = l * w_old + w_s * st.l[x];
@@ -304,7 +311,7 @@ __global__ void __launch_bounds__(32 * kFinalizeWarps)
     M = M_new;
     if (has_q2) {
       const float m2s = st.m2[x];
-      const float M2_new = fmaxf(M2, m2s);
+      const float M2_new = nan_maxf(M2, m2s);
       const float ref2 = M2_new == neg_inf() ? 0.f : M2_new;
       const float w2_old = expf(M2 - ref2), w2_s = expf(m2s - ref2);
       l2 = l2 * w2_old + w2_s * st.l2[x];
@@ -319,7 +326,8 @@ __global__ void __launch_bounds__(32 * kFinalizeWarps)
     }
   }
   const float Ms = M == neg_inf() ? 0.f : M, M2s = M2 == neg_inf() ? 0.f : M2;
-  const float lse = l > 0.f ? Ms + logf(l) : neg_inf();
+  // NaN if a logit was NaN, +inf if one was +inf (l is then NaN: inf - inf), as torch.logsumexp
+  const float lse = (M != M || M == -neg_inf()) ? M : (l > 0.f ? Ms + logf(l) : neg_inf());
 
   float qv[DL], q2v[DL], gk[DL];
 #pragma unroll
@@ -344,14 +352,15 @@ __global__ void __launch_bounds__(32 * kFinalizeWarps)
     const float s = sum32(part) * inv_tau;
     const float x = lse - s;
     const float z = expf(-fabsf(x));  // 0 when lse = -inf (empty queue)
-    loss += fmaxf(x, 0.f) + log1pf(z);
+    // log(exp(s) + exp(lse)) - s; at s = +inf the reference's inf - inf = NaN (fmaxf would drop a NaN x)
+    loss += s == -neg_inf() || x != x ? __int_as_float(0x7fc00000) : fmaxf(x, 0.f) + log1pf(z);
     const float sig = x >= 0.f ? 1.f / (1.f + z) : z / (1.f + z);
     sig_sum += sig;
 #pragma unroll
     for (int c = 0; c < DL; ++c) gk[c] += sig * kv[c];
     if (has_q2) {
-      m1 = fmaxf(m1, s);
-      mq2 = fmaxf(mq2, sum32(part2) * inv_tau);
+      m1 = nan_maxf(m1, s);
+      mq2 = nan_maxf(mq2, sum32(part2) * inv_tau);
     }
   }
   if (lane == 0) {
@@ -387,7 +396,7 @@ __global__ void __launch_bounds__(32 * kFinalizeWarps)
       const float e1 = expf(s - m1), e2 = expf(s2 - mq2);
       L1 += e1;
       L2 += e2;
-      cross += e1 * s2;
+      if (e1 != 0.f) cross += e1 * s2;
 #pragma unroll
       for (int c = 0; c < DL; ++c) b1[c] += e1 * kv[c], b2[c] += e2 * kv[c];
     }

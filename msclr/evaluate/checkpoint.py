@@ -22,17 +22,16 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from .. import config as cfglib
+from ..checkpoint_io import CheckpointError
+from ..checkpoint_io import load as load_file
 from ..skeletons import Convention, LayoutTable
 from ..skeletons import get as get_convention
 from ..skeletons.convention import from_dict
 
+__all__ = ["CheckpointError", "Pretrained", "build_encoder", "read_checkpoint"]
 CLASSIFIER_FORMAT = "msclr-classifier/1"
 # encoder entries with a leading layout dimension: (L, 1 or M, V, C) and (L, K, V, V)
 _PER_LAYOUT = ("data_bn.weight", "data_bn.bias", "data_bn.running_mean", "data_bn.running_var")
-
-
-class CheckpointError(ValueError):
-    """The file is not a usable msclr checkpoint (the message names the file and the problem)."""
 
 
 @dataclass
@@ -81,12 +80,7 @@ def _conventions(ck: dict, path: Path, store=None) -> list[Convention]:
 def read_checkpoint(path: str | Path, store=None) -> Pretrained:
     """Read a pre-training checkpoint or an evaluation classifier; CheckpointError if neither."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # pickle / zip errors of several types
-        raise CheckpointError(f"{path}: cannot read it as a torch checkpoint ({e})") from e
+    ck = load_file(path)
     if not isinstance(ck, dict) or "config" not in ck:
         raise CheckpointError(f"{path}: not an msclr checkpoint (no run config inside)")
     raw = ck["config"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .. import checkpoint_io
 from ..skeletons import LayoutTable
 
 log = logging.getLogger("msclr.evaluate")
@@ -86,16 +86,13 @@ def cached_features(cache_dir: Path, key_parts: dict, compute) -> FeatureSet:
     path = Path(cache_dir) / f"features_{key_parts.get('part', 'all')}_{key}.pt"
     if path.is_file():
         try:
-            d = torch.load(path, map_location="cpu", weights_only=False)
+            d = checkpoint_io.load(path)
             log.info("features: cached %s", path)
             return FeatureSet(**d)
         except Exception as e:  # a damaged cache is recomputed, not fatal
             log.warning("features: cache %s is unreadable (%s); recomputing", path, e)
     fs = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(fs.__dict__, tmp)
-    os.replace(tmp, path)
+    checkpoint_io.save(path, fs.__dict__)
     return fs
 
 

@@ -15,7 +15,6 @@ after the store's pre-normalisation).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
+from .. import checkpoint_io
 from ..data.dataset import eval_crop, gather_frames, resample_positions
 from ..skeletons import LayoutTable
 from .checkpoint import CLASSIFIER_FORMAT, Pretrained, build_encoder, read_checkpoint
@@ -171,7 +171,6 @@ class SkeletonModel(nn.Module):
     def save(self, path: str | Path, protocol: str) -> Path:
         """Write a classifier checkpoint (atomic) that `msclr.load` and `evaluate --ckpt` read."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "format": CLASSIFIER_FORMAT,
             "protocol": protocol,
@@ -182,10 +181,7 @@ class SkeletonModel(nn.Module):
             "heads": {k: {n: t.detach().cpu() for n, t in h.state_dict().items()} for k, h in self.heads.items()},
             "class_names": self.class_names,
         }
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-        return path
+        return checkpoint_io.save(path, state)
 
 
 def load(ckpt: str | Path, device: str | torch.device = "cpu", backend: str = "auto") -> SkeletonModel:

@@ -1,0 +1,249 @@
+"""Bad inputs fail clearly: one line naming the file or key, exit status 2, nothing written, no code run.
+
+One table: (what is run, a fragment of the message, the exit status, what must not exist after).
+Checkpoint files cover: missing, truncated, not a checkpoint, not resumable, modified after it was
+written (SHA-256 sidecar) and a pickle that runs os.system when unpickled; each through
+`train --resume`, `evaluate --ckpt`, `convert` and `msclr.load`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import msclr
+from msclr import checkpoint_io, convert, train
+from msclr.checkpoint_io import CheckpointError
+from msclr.data.synthetic import make_synthetic_store
+from msclr.evaluate import __main__ as ev
+
+SMALL = [
+    "data.frames=12",
+    "model.hidden_channels=4",
+    "model.hidden_dim=16",
+    "model.feature_dim=8",
+    "method.queue_size=32",
+    "data.split=all",
+    "optim.batch_size=8",
+    "--aug",
+    "torch",
+]
+
+
+class Evil:
+    """Unpickling it runs a shell command: a crafted checkpoint."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A store, a real checkpoint and every kind of bad checkpoint file, made once."""
+    root = tmp_path_factory.mktemp("bad")
+    conventions = ["ntu25", "smpl24", "coco17"]  # the default config's
+    store = make_synthetic_store(root / "store", num_samples=48, conventions=conventions, T=24, seed=0)
+    run = root / "run"
+    assert train.main([*SMALL, "--data", str(store.path), "--out", str(run), "--max-steps", "1"]) == 0
+    good = run / "last.pt"
+    bad = root / "ckpts"
+    bad.mkdir()
+    data = good.read_bytes()
+    (bad / "truncated.pt").write_bytes(data[: len(data) // 2])
+    (bad / "notes.pt").write_text("not a checkpoint\n")
+    torch.save({"weights": torch.zeros(3)}, bad / "foreign.pt")
+    marker = root / "pwned"
+    torch.save({"model": Evil(marker), "config": {}}, bad / "evil.pt")
+    tampered = bytearray(data)
+    tampered[len(tampered) // 2] ^= 0xFF
+    (bad / "tampered.pt").write_bytes(bytes(tampered))
+    shutil.copy(checkpoint_io.digest_path(good), checkpoint_io.digest_path(bad / "tampered.pt"))
+    return {"root": root, "store": store.path, "good": good, "bad": bad, "marker": marker}
+
+
+def ckpt(name):
+    return lambda f: f["bad"] / f"{name}.pt"
+
+
+def fresh(f):
+    return f["root"] / "out"
+
+
+# (id, runner, argv builder, message fragment, exit status)
+TRAIN = "train"
+EVAL = "evaluate"
+CONVERT = "convert"
+LOAD = "msclr.load"
+ROWS = [
+    ("data-missing", TRAIN, lambda f: ["--data", "/nonexistent", "--out", str(fresh(f))], "no such directory", 2),
+    ("data-not-a-store", TRAIN, lambda f: ["--data", str(f["bad"]), "--out", str(fresh(f))], "not a msclr store", 2),
+    ("config-missing", TRAIN, lambda f: ["--config", str(f["bad"] / "no.yaml"), "--out", str(fresh(f))], "no.yaml", 2),
+    ("out-is-a-file", TRAIN, lambda f: ["--out", str(ckpt("notes")(f))], "a file, not a folder", 2),
+    ("lr-not-a-number", TRAIN, lambda f: ["optim.lr=abc", "--out", str(fresh(f))], "optim.lr must be a number", 2),
+    ("max-steps-negative", TRAIN, lambda f: ["--max-steps", "-5", "--out", str(fresh(f))], "run.max_steps", 2),
+    ("max-steps-zero", TRAIN, lambda f: ["--max-steps", "0", "--out", str(fresh(f))], "run.max_steps", 2),
+    ("no-conventions", TRAIN, lambda f: ["data.conventions=[]", "--out", str(fresh(f))], "data.conventions", 2),
+    (
+        "unknown-convention",
+        TRAIN,
+        lambda f: ["--data", str(f["store"]), "data.conventions=[ntu25,nope]", "--out", str(fresh(f))],
+        "not in the store",
+        2,
+    ),
+    ("backend-cuda", TRAIN, lambda f: ["--backend", "cuda", "--out", str(fresh(f))], "needs a GPU", 2),
+    ("backend-triton", TRAIN, lambda f: ["--backend", "triton", "--out", str(fresh(f))], "needs a GPU", 2),
+    ("unknown-flag", TRAIN, lambda f: ["--bogus", "--out", str(fresh(f))], "unrecognized arguments", 2),
+    ("resume-missing", TRAIN, lambda f: ["--resume", str(f["bad"] / "missing.pt")], "does not exist", 2),
+    ("resume-truncated", TRAIN, lambda f: ["--resume", str(ckpt("truncated")(f))], "truncated or corrupt", 2),
+    ("resume-text", TRAIN, lambda f: ["--resume", str(ckpt("notes")(f))], "cannot read it as a torch checkpoint", 2),
+    ("resume-foreign", TRAIN, lambda f: ["--resume", str(ckpt("foreign")(f))], "not a resumable", 2),
+    ("resume-tampered", TRAIN, lambda f: ["--resume", str(ckpt("tampered")(f))], "modified or corrupted", 2),
+    ("resume-crafted", TRAIN, lambda f: ["--resume", str(ckpt("evil")(f))], "refusing to execute code", 2),
+    (
+        "out-holds-a-run",
+        TRAIN,
+        lambda f: ["--data", str(f["store"]), "--out", str(f["good"].parent), "--max-steps", "1"],
+        "already holds a run",
+        2,
+    ),
+    ("eval-truncated", EVAL, lambda f: ["linear", "--ckpt", str(ckpt("truncated")(f))], "truncated or corrupt", 2),
+    ("eval-tampered", EVAL, lambda f: ["linear", "--ckpt", str(ckpt("tampered")(f))], "modified or corrupted", 2),
+    ("eval-crafted", EVAL, lambda f: ["knn", "--ckpt", str(ckpt("evil")(f))], "refusing to execute code", 2),
+    (
+        "convert-crafted",
+        CONVERT,
+        lambda f: ["aimclr", str(ckpt("evil")(f)), "--out", str(fresh(f) / "x.pt")],
+        "refusing to execute code",
+        2,
+    ),
+    ("load-missing", LOAD, lambda f: f["bad"] / "missing.pt", "does not exist", None),
+    ("load-truncated", LOAD, ckpt("truncated"), "truncated or corrupt", None),
+    ("load-text", LOAD, ckpt("notes"), "cannot read it as a torch checkpoint", None),
+    ("load-tampered", LOAD, ckpt("tampered"), "modified or corrupted", None),
+    ("load-crafted", LOAD, ckpt("evil"), "refusing to execute code", None),
+]
+
+
+def listing(f) -> set[Path]:
+    return set(f["root"].rglob("*"))
+
+
+@pytest.mark.parametrize(("runner", "args", "fragment", "status"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+def test_bad_input_fails_in_one_line_and_writes_nothing(files, capsys, runner, args, fragment, status):
+    if "GPU" in fragment and torch.cuda.is_available():
+        pytest.skip("a GPU is visible here")
+    before = listing(files)
+    stamp = files["good"].stat().st_mtime_ns
+    if runner == LOAD:
+        with pytest.raises(CheckpointError) as err:
+            msclr.load(args(files))
+        message = str(err.value)
+        assert str(args(files)) in message  # names the file
+    else:
+        main = {TRAIN: train.main, EVAL: ev.main, CONVERT: convert.main}[runner]
+        assert main(args(files)) == status
+        message = capsys.readouterr().err.strip()
+    assert fragment in message, message
+    assert "\n" not in message and "Traceback" not in message, message
+    assert listing(files) == before, "a failed start wrote files"
+    assert files["good"].stat().st_mtime_ns == stamp  # the existing run is untouched
+    assert not files["marker"].exists(), "the crafted checkpoint ran code"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-m", "msclr.train", "--max-steps", "-5"],
+        ["-m", "msclr.evaluate", "linear", "--ckpt", "{evil}"],
+    ],
+    ids=["train", "evaluate"],
+)
+def test_command_line_exit_status_and_no_traceback(files, argv):
+    argv = [a.format(evil=ckpt("evil")(files)) for a in argv]
+    res = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=files["root"], timeout=300)
+    assert res.returncode == 2, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert not files["marker"].exists()
+
+
+# ---------------------------------------------------------------- checkpoints as written
+
+
+def test_checkpoints_load_without_code_and_carry_their_digest(files):
+    good = files["good"]
+    digest = checkpoint_io.digest_path(good).read_text().split()[0]
+    assert digest == checkpoint_io.sha256_of(good)
+    ck = torch.load(good, weights_only=True)
+    assert Path(ck["config"]["run"]["out"]).is_absolute() and Path(ck["config"]["data"]["store"]).is_absolute()
+
+
+def test_legacy_numpy_rng_state_still_loads(tmp_path):
+    """Checkpoints of an older msclr hold numpy's RNG state as an ndarray: data, still readable."""
+    import numpy as np
+
+    path = tmp_path / "old.pt"
+    torch.save({"rng": {"numpy": np.random.get_state()}}, path)  # noqa: NPY002
+    state = checkpoint_io.load(path)["rng"]["numpy"]
+    assert isinstance(state[1], np.ndarray) and state[1].dtype == np.uint32
+
+
+# ---------------------------------------------------------------- runs never overwrite runs
+
+
+def test_default_output_moves_to_a_fresh_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("msclr", "msclr-2"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "log.csv").write_text("step\n")
+    _, cfg = train.parse_args([])
+    assert cfg.run.out == str(tmp_path / "runs" / "msclr-3")
+    _, cfg = train.parse_args(["--out", str(tmp_path / "runs" / "msclr"), "--overwrite"])
+    assert cfg.run.out == str(tmp_path / "runs" / "msclr")
+    assert not (tmp_path / "runs" / "msclr-3").exists()  # parse_args writes nothing
+
+
+def test_resume_continues_in_the_checkpoint_folder_not_the_recorded_one(files, tmp_path):
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for p in (files["good"], checkpoint_io.digest_path(files["good"])):
+        shutil.copy(p, moved / p.name)
+    _, cfg = train.parse_args(["--resume", str(moved / "last.pt")])
+    assert cfg.run.out == str(moved)  # the checkpoint records files["good"].parent
+    with pytest.raises(train.TrainError, match="already holds a run"):  # another run's folder
+        train.parse_args(["--resume", str(moved / "last.pt"), "--out", str(files["good"].parent)])
+
+
+# ---------------------------------------------------------------- a NaN loss stops the run
+
+
+def test_nan_loss_stops_with_the_logged_step_and_keeps_the_last_good_checkpoint(files, tmp_path, capsys, monkeypatch):
+    step_fn = train.Trainer.train_step
+
+    def poisoned(self, batch):
+        stats = step_fn(self, batch)
+        if self.step == 7:  # the 8th step: the 2nd of the 2nd epoch (6 steps per epoch)
+            stats["loss"] = math.nan
+        return stats
+
+    monkeypatch.setattr(train.Trainer, "train_step", poisoned)
+    out = tmp_path / "nan"
+    rc = train.main([*SMALL, "--data", str(files["store"]), "--out", str(out), "--epochs", "3"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and "\n" not in err and "loss is nan at step 8" in err, err
+    with open(out / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[-1]["step"] == "8" and rows[-1]["loss"] == "nan"
+    ck = checkpoint_io.load(out / "last.pt")  # verified against its digest
+    assert ck["step"] == 6 and ck["epoch"] == 1  # the end of epoch 1, not the NaN state
