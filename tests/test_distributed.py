@@ -19,7 +19,9 @@ def build():
     torch.manual_seed(0)
     table = skeletons.LayoutTable([skeletons.get(n) for n in ("ntu25", "coco17")])
     enc = STGCNEncoder(table, persons=1, hidden_channels=4, hidden_dim=16, dropout=0.0)
-    model = MoCo(enc, feature_dim=8, queue_size=32, momentum=0.9, init="torch")  # AimCLR's tiny init: pre-BN biases get rounding-noise gradients
+    model = MoCo(
+        enc, feature_dim=8, queue_size=32, momentum=0.9, init="torch"
+    )  # AimCLR's tiny init: pre-BN biases get rounding-noise gradients
     g = torch.Generator().manual_seed(1)
     layout_q = torch.tensor([0, 1, 0, 1, 1, 0])
     layout_k = 1 - layout_q[:, None]
