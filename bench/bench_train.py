@@ -44,6 +44,7 @@ def test_train_step(benchmark, store, provider, tmp_path):
             "data.frames=50",
             "data.persons=2",
             "method.queue_size=32768",
+            "data.split=all",  # a speed bench: every one of the 128 samples
         ]
     )
     trainer = train.Trainer(cfg)
