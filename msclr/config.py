@@ -86,6 +86,7 @@ DEFAULTS: dict[str, Any] = {
 METHODS = ("skeletonclr", "aimclr")
 INPUT_NORMS = ("stgcn", "per_person")
 DROP_MODES = ("aimclr", "threshold", "random")
+INIT_SCHEMES = ("aimclr", "torch")
 PAIRINGS = ("single", "batch", "sample", "all")
 STREAMS = ("joint", "motion", "bone")
 
@@ -132,7 +133,7 @@ def validate(cfg: DictConfig) -> None:
     check(cfg.data.frames >= 4, "data.frames must be >= 4")
     check(cfg.run.cpu_bf16 in ("auto", "on", "off"), "run.cpu_bf16 must be auto, on or off")
     check(cfg.model.input_norm in INPUT_NORMS, f"model.input_norm must be one of {INPUT_NORMS}")
-    check(cfg.model.init in ("aimclr", "torch"), "model.init must be aimclr or torch")
+    check(cfg.model.init in INIT_SCHEMES, f"model.init must be one of {INIT_SCHEMES}")
     check(cfg.method.drop_mode in DROP_MODES, f"method.drop_mode must be one of {DROP_MODES}")
     lo, hi = (float(v) for v in cfg.data.p_interval)
     check(0 < lo <= hi <= 1, f"data.p_interval must satisfy 0 < low <= high <= 1, got {list(cfg.data.p_interval)}")

@@ -230,19 +230,17 @@ def _valid_lengths(store, names, split) -> np.ndarray:
     return lengths[lengths > 0]
 
 
-def resolve_min_crop(store, names, split, min_crop, p_low: float) -> int:
-    """data.min_crop in frames; auto: AimCLR's 64 (NTU), capped at p_low x the median sequence
-    length, so that the crop ratio still acts on short sequences."""
+def resolve_min_crop(lengths: np.ndarray, min_crop, p_low: float) -> int:
+    """data.min_crop in frames; auto: AimCLR's 64 (NTU), capped at p_low x the median of the
+    valid `lengths`, so that the crop ratio still acts on short sequences."""
     if min_crop != "auto":
         return int(min_crop)
-    lengths = _valid_lengths(store, names, split)
     median = float(np.median(lengths)) if lengths.size else 64.0
     return max(1, min(64, int(math.floor(p_low * median))))
 
 
-def describe_crop(store, names, split, p_interval, min_crop: int) -> str:
-    """One line: what the random temporal crop does on this data."""
-    lengths = _valid_lengths(store, names, split)
+def describe_crop(lengths: np.ndarray, p_interval, min_crop: int) -> str:
+    """One line: what the random temporal crop does on sequences of these valid lengths."""
     if not lengths.size:
         return "no sequences"
     lo, hi = p_interval
@@ -320,7 +318,8 @@ class Trainer:
         self.split = pretraining_split(self.store, cfg.data.split)
         split = (self.split, "train") if self.split else None
         p_interval = tuple(float(v) for v in cfg.data.p_interval)
-        min_crop = resolve_min_crop(self.store, names, split, cfg.data.min_crop, p_interval[0])
+        lengths = _valid_lengths(self.store, names, split)  # read once: the crop floor and its log line
+        min_crop = resolve_min_crop(lengths, cfg.data.min_crop, p_interval[0])
         self.dataset = MultiSkeletonDataset(
             self.store,
             names,
@@ -342,7 +341,7 @@ class Trainer:
                 f"split {self.split}, train part" if self.split else "every sample: no split",
                 self.store.path,
             )
-            log.info("temporal crop: %s", describe_crop(self.store, names, split, p_interval, min_crop))
+            log.info("temporal crop: %s", describe_crop(lengths, p_interval, min_crop))
             queue = int(cfg.method.queue_size)
             if queue > len(self.dataset):
                 log.warning(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..config import INIT_SCHEMES
 from ..skeletons import LayoutTable
-from .layers import LayoutInputNorm, STGCNUnit
+from .layers import LayoutInputNorm, MaskedBatchNorm, STGCNUnit
 
 # (channel multiplier of hidden_channels, temporal stride) of the 10 units of SkeletonCLR/AimCLR;
 # the last unit outputs hidden_dim.
@@ -110,7 +111,7 @@ def simam_attention(x: Tensor, mask: Tensor | None = None, e_lambda: float = 1e-
     return torch.sigmoid(d / (4 * (d.sum((2, 3), keepdim=True) / (count - 1).clamp_min(1.0) + e_lambda)) + 0.5) * m
 
 
-def init_weights_(module: nn.Module, scheme: str = "aimclr", seed: int | None = None) -> nn.Module:
+def init_weights_(module: nn.Module, scheme: str = "aimclr") -> nn.Module:
     """Initialise every layer of `module` in place.
 
     aimclr: SkeletonCLR/AimCLR/CrosSCLR's `weights_init` (applied to the whole MoCo model after it
@@ -121,18 +122,15 @@ def init_weights_(module: nn.Module, scheme: str = "aimclr", seed: int | None = 
     """
     if scheme == "torch":
         return module
-    if scheme != "aimclr":
-        raise ValueError(f"init scheme must be aimclr or torch, got {scheme!r}")
-    from .layers import LayoutInputNorm, MaskedBatchNorm, STGCNUnit
-
-    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"init scheme must be one of {INIT_SCHEMES}, got {scheme!r}")
     with torch.no_grad():
         for m in module.modules():
             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear, STGCNUnit)):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * 0.02)
+                m.weight.copy_(torch.randn(m.weight.shape) * 0.02)
                 if m.bias is not None:
                     m.bias.zero_()
             elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, MaskedBatchNorm, LayoutInputNorm)):
-                m.weight.copy_(1.0 + torch.randn(m.weight.shape, generator=gen) * 0.02)
+                m.weight.copy_(1.0 + torch.randn(m.weight.shape) * 0.02)
                 m.bias.zero_()
     return module
