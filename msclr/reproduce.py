@@ -4,16 +4,21 @@
 
 Cross-subject split (subjects 1,3,5,7 train / 2,4,6,8 test). The Kinect v1 skeletons
 (kinect_v1_20, ST-GCN pre-normalised unless --coordinates camera) plus two conventions
-derived from them by documented joint maps (body15, coco13). With the same budget (epochs, batch, steps, seed):
+derived from them by documented joint maps (body15, coco13). For each seed of --seeds
+(default 0 1 2), with the same budget (epochs, batch, steps):
 
 * single-skeleton SkeletonCLR: both views from kinect_v1_20;
-* multi-skeleton SkeletonCLR (MS-CLR): one random (query, key) convention pair per batch;
-* the floor: the same encoder with random weights (BatchNorm statistics from the train part).
+* multi-skeleton SkeletonCLR (MS-CLR), one encoder per --pairings: `batch` (one random
+  (query, key) convention pair per batch) and `all` (every other convention a positive);
+* the floor: the single encoder's architecture with random weights (BatchNorm statistics
+  from the train part).
 
 Pre-training uses the train part only; then linear evaluation and k-NN on kinect_v1_20 for
-each, and the per-convention ensemble for the multi-skeleton and random encoders. Every stage
-is resumable: run the command again and finished stages are skipped (an interrupted
-pre-training continues from its checkpoint). The table goes to <out>/results.md.
+each, and the per-convention ensemble for the multi-skeleton encoders. Every stage is
+resumable: run the command again and finished stages are skipped (an interrupted
+pre-training continues from its checkpoint). <out>/results.md gives mean ± std over the
+seeds with each seed's value and the paired multi-minus-single differences; results.json
+the numbers; results.png the plot.
 Pre-training settings: configs/utd_mhad.yaml (epochs, batch, frames and queue from the flags).
 """
 
