@@ -415,6 +415,43 @@ def rotation_to(v: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.eye(3) + math.sin(angle) * K + (1.0 - math.cos(angle)) * (K @ K)  # Rodrigues
 
 
+# The joints that play NTU's roles in pre_normalize, by name: hip -> spine along +z, right ->
+# left shoulder along +x, every frame centred on the spine (NTU: spine_base, spine_mid,
+# shoulder_right, shoulder_left; Kinect v1: hip_center, spine, right/left_shoulder).
+NORMALIZATION_ROLES = {
+    "hip": ("spine_base", "hip_center"),
+    "spine": ("spine_mid", "spine"),
+    "right_shoulder": ("shoulder_right", "right_shoulder"),
+    "left_shoulder": ("shoulder_left", "left_shoulder"),
+}
+
+
+def normalization_joints(convention) -> dict[str, object]:
+    """pre_normalize's joint arguments for a convention, found by joint name (NORMALIZATION_ROLES).
+
+    ValueError naming the missing roles when the convention lacks them (then it cannot be
+    pre-normalised the way NTU is)."""
+    from ..skeletons import get
+
+    conv = get(convention)
+    found, missing = {}, []
+    for role, names in NORMALIZATION_ROLES.items():
+        hit = next((n for n in names if n in conv.joints), None)
+        if hit is None:
+            missing.append(f"{role} ({' or '.join(names)})")
+        else:
+            found[role] = conv.index(hit)
+    if missing:
+        raise ValueError(
+            f"convention {conv.name!r} cannot be ST-GCN pre-normalised: it has no joint named {'; '.join(missing)}"
+        )
+    return dict(
+        zaxis=(found["hip"], found["spine"]),
+        xaxis=(found["right_shoulder"], found["left_shoulder"]),
+        centre=found["spine"],
+    )
+
+
 def pre_normalize(x: np.ndarray, zaxis=(0, 1), xaxis=(8, 4), centre: int = 1) -> np.ndarray:
     """ST-GCN pre-normalisation of one (3, T, V, M) sample (see the module docstring)."""
     s = x.transpose(3, 1, 2, 0).astype(np.float32)  # (M, T, V, C), a copy

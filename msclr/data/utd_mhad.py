@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .ntu import normalization_joints as ntu_normalization_joints
 from .ntu import pre_normalize
 from .store import Store, StoreBuilder
 
@@ -87,10 +88,7 @@ def read_file(path: str | Path) -> np.ndarray:
 # first frame (msclr.data.ntu.pre_normalize; 2s-AGCN/AimCLR do this for NTU).
 def normalization_joints() -> dict[str, object]:
     """pre_normalize's joint arguments, looked up by name in kinect_v1_20."""
-    from ..skeletons import get
-
-    j = get("kinect_v1_20").index
-    return dict(zaxis=(j("hip_center"), j("spine")), xaxis=(j("right_shoulder"), j("left_shoulder")), centre=j("spine"))
+    return ntu_normalization_joints("kinect_v1_20")
 
 
 def prepare(
