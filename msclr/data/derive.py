@@ -13,6 +13,12 @@ source and ``["derivation"]`` the joint map, ``meta["derived"][name]`` the sourc
 
 Targets that are not built-in conventions (`body15`, `coco13`) are defined here and stored
 as convention JSON inside the store, which `open_store` registers.
+
+A user-defined source convention (a "bring your own" folder's) has no hand-written map: it
+is mapped by joint name. A target is derivable when every one of its joints is a joint of
+the source with the same name, which is then taken to mean what the target's joint means
+(see the target's description); nothing is averaged or guessed. When no target matches,
+`derive` says which joints each candidate lacks instead of doing nothing.
 """
 
 from __future__ import annotations
@@ -157,22 +163,71 @@ def target_convention(name: str) -> Convention:
     return EXTRA_CONVENTIONS[name] if name in EXTRA_CONVENTIONS else skeletons.get(name)
 
 
-def derivable(source: str) -> list[str]:
-    """Conventions that can be derived from `source`."""
-    return [dst for (src, dst) in JOINT_MAPS if src == source]
+def _is_user_defined(name: str) -> bool:
+    from ..skeletons.builtin import BUILTIN_SPECS
+
+    return name not in BUILTIN_SPECS and name not in EXTRA_CONVENTIONS
 
 
-def joint_matrix(source: str, target: str) -> np.ndarray:
-    """(V_target, V_source) float32 weights: target joint = weighted sum of source joints."""
-    try:
-        mapping = JOINT_MAPS[(source, target)]
-    except KeyError:
+def _by_name_targets() -> list[str]:
+    from ..skeletons.builtin import BUILTIN_SPECS
+
+    return sorted(BUILTIN_SPECS) + sorted(EXTRA_CONVENTIONS)
+
+
+def _missing_by_name(src: Convention, target: str) -> list[str]:
+    return [j for j in target_convention(target).joints if j not in src.joints]
+
+
+def joint_map(source: str | Convention, target: str) -> dict[str, str | tuple[str, ...]]:
+    """target joint -> source joint (or joints to average); ValueError saying why there is none."""
+    src = skeletons.get(source)
+    if (src.name, target) in JOINT_MAPS:
+        return JOINT_MAPS[(src.name, target)]
+    if _is_user_defined(src.name) and target != src.name:
+        if target not in _by_name_targets():
+            raise ValueError(f"unknown target convention {target!r}; by-name targets: {_by_name_targets()}")
+        missing = _missing_by_name(src, target)
+        if not missing:
+            return {j: j for j in target_convention(target).joints}
         raise ValueError(
-            f"no honest joint map from {source!r} to {target!r}; from {source!r} msclr derives {derivable(source)}"
-        ) from None
+            f"cannot derive {target!r} from the user-defined convention {src.name!r} by joint name: it has no "
+            f"joint named {missing} (derivable: {derivable(src) or 'none'})"
+        )
+    raise ValueError(
+        f"no honest joint map from {src.name!r} to {target!r}; from {src.name!r} msclr derives {derivable(src)}"
+    )
+
+
+def derivable(source: str | Convention) -> list[str]:
+    """Conventions that can be derived from `source` (by joint name for a user-defined one)."""
+    name = source.name if isinstance(source, Convention) else str(source)
+    curated = [dst for (src, dst) in JOINT_MAPS if src == name]
+    if curated or not _is_user_defined(name):
+        return curated
+    src = skeletons.get(source)
+    return [t for t in _by_name_targets() if t != name and not _missing_by_name(src, t)]
+
+
+def nothing_derivable(source: str | Convention) -> str:
+    """Why nothing can be derived from `source` (for messages), naming the closest targets."""
+    src = skeletons.get(source)
+    if not _is_user_defined(src.name):
+        return f"msclr has no joint map from the built-in convention {src.name!r}"
+    lacks = sorted((len(_missing_by_name(src, t)), t) for t in _by_name_targets() if t != src.name)
+    closest = "; ".join(f"{t} lacks {_missing_by_name(src, t)}" for _, t in lacks[:2])
+    return (
+        f"{src.name!r} is user-defined and no convention has all its joint names among {src.name!r}'s "
+        f"(maps are by joint name; closest: {closest})"
+    )
+
+
+def joint_matrix(source: str | Convention, target: str) -> np.ndarray:
+    """(V_target, V_source) float32 weights: target joint = weighted sum of source joints."""
+    mapping = joint_map(source, target)
     src, dst = skeletons.get(source), target_convention(target)
     if set(mapping) != set(dst.joints):
-        raise AssertionError(f"joint map {source}->{target} does not cover {sorted(set(dst.joints) - set(mapping))}")
+        raise AssertionError(f"joint map {src.name}->{target} does not cover {sorted(set(dst.joints) - set(mapping))}")
     W = np.zeros((dst.num_joints, src.num_joints), np.float32)
     for joint, ref in mapping.items():
         refs = (ref,) if isinstance(ref, str) else ref
@@ -191,24 +246,37 @@ def derive(store: Store | str | Path, source: str, targets: list[str] | None = N
     store = store if isinstance(store, Store) else open_store(store)
     if source not in store.conventions:
         raise ValueError(f"store {store.path} has no convention {source!r} to derive from ({store.conventions})")
-    targets = derivable(source) if targets is None else list(targets)
+    src_conv = store.convention(source)
+    targets = derivable(src_conv) if targets is None else list(targets)
+    if not targets:
+        raise ValueError(f"store {store.path}: nothing to derive from {source!r}: {nothing_derivable(src_conv)}")
+    own = [t for t in targets if t in store.conventions and not store.is_derived(t)]
+    if own:
+        raise ValueError(f"store {store.path}: {own} are stored conventions of their own, not derived ones")
+    matrices = {target: joint_matrix(src_conv, target) for target in targets}  # every map checked before writing
     builder = StoreBuilder.extend(store.path)
     src = store.array(source)
     for target in targets:
-        W = joint_matrix(source, target)
+        W = matrices[target]
         conv = target_convention(target)
         n, c, t, _, m = src.shape
         out = builder.allocate(conv, (n, c, t, conv.num_joints, m))
         for start in range(0, n, chunk):  # chunks: NTU arrays do not fit in memory
             out[start : start + chunk] = apply_joint_map(np.asarray(src[start : start + chunk]), W)
-        mapping = {j: list(r) if isinstance(r, tuple) else r for j, r in JOINT_MAPS[(source, target)].items()}
+        mapping = {j: list(r) if isinstance(r, tuple) else r for j, r in joint_map(src_conv, target).items()}
+        by_name = (source, target) not in JOINT_MAPS
         builder.commit(
             conv,
             store.lengths(source),
             store.available(source),
             unit=store.info(source)["unit"],
             derived_from=source,
-            derivation={"joint_map": mapping, "rule": "target joint = source joint, or the mean of the listed ones"},
+            derivation={
+                "joint_map": mapping,
+                "rule": "target joint = the source joint of the same name (user-defined source)"
+                if by_name
+                else "target joint = source joint, or the mean of the listed ones",
+            },
             channels=store.info(source).get("channels"),
         )
     return builder.finish()
