@@ -8,8 +8,8 @@ Sub-commands:
   ctrgcn     CTR-GCN / SGN .npz (x_train, y_train, x_test, y_test)
   pyskl      PySKL / MMAction2 annotation .pkl ({'split': ..., 'annotations': [...]})
   estimator  add a convention from per-sample pose-estimator outputs to an existing store
-  folder     "bring your own": one array per sample, labels.csv, a convention JSON
-  derive     add derived conventions (e.g. kinect_v1_20, body15) to a store
+  folder     "bring your own": one array per sample, labels.csv, a convention file (--help: the layout)
+  derive     add derived conventions (e.g. kinect_v1_20, body15) to a store (user-defined: by joint name)
   synthetic  the synthetic multi-skeleton dataset
 
 Each writes atomically; `python -m msclr.prepare <cmd> --help` lists the options.
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 
-def _derive_targets(value: str | None, source: str):
+def _derive_targets(value: str | None, source):
     from .data import derive
 
     if value is None or value == "none":
@@ -36,10 +36,13 @@ def _derive_targets(value: str | None, source: str):
 
 
 def _maybe_derive(store, source: str, value: str | None):
+    from .data import derive
+
     targets = _derive_targets(value, source)
     if not targets:
+        if value == "all":
+            print(f"note: nothing derived: {derive.nothing_derivable(store.convention(source))}")
         return store
-    from .data import derive
 
     store = derive.derive(store, source, targets)
     print(f"derived from {source}: {', '.join(targets)}")
@@ -148,8 +151,11 @@ def cmd_estimator(args) -> int:
 
 
 def cmd_folder(args) -> int:
-    from .data import importers
+    from .data import derive, importers
 
+    conv = importers.folder_convention(args.folder, args.convention)
+    for target in _derive_targets(args.derive, conv):  # a bad --derive fails before anything is written
+        derive.joint_matrix(conv, target)
     store = importers.import_folder(
         args.folder,
         args.out,
@@ -158,6 +164,8 @@ def cmd_folder(args) -> int:
         max_persons=args.persons,
         dataset=args.name,
         overwrite=args.overwrite,
+        keep_first_persons=args.keep_first_persons,
+        normalize=args.normalize,
     )
     store = _maybe_derive(store, store.conventions[0], args.derive)
     print(store)
@@ -168,8 +176,8 @@ def cmd_derive(args) -> int:
     from .data import derive, open_store
 
     store = open_store(args.store)
-    targets = args.to or derive.derivable(args.source)
-    store = derive.derive(store, args.source, targets)
+    store = derive.derive(store, args.source, args.to or None)
+    targets = args.to or derive.derivable(store.convention(args.source))
     print(f"derived from {args.source}: {', '.join(targets)}")
     print(store)
     return 0
@@ -275,21 +283,37 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--nan", default="error", choices=["error", "zero"], help="NaN/inf: refuse, or set to 0")
     e.set_defaults(func=cmd_estimator)
 
-    f = sub.add_parser("folder", help="bring your own: samples/<id>.npy, labels.csv, convention.json")
-    f.add_argument("--folder", required=True, type=Path)
-    f.add_argument("--out", required=True, type=Path)
-    f.add_argument("--convention", default=None, help="a built-in convention instead of convention.json")
-    f.add_argument("--unit", default=None, choices=["m", "mm", "px"])
-    f.add_argument("--persons", type=int, default=2)
-    f.add_argument("--name", default=None)
-    f.add_argument("--derive", default="none", help=derive_help)
-    f.add_argument("--overwrite", action="store_true")
+    from .data.importers import FOLDER_LAYOUT
+
+    f = sub.add_parser(
+        "folder",
+        help="bring your own: samples/<id>.npy, labels.csv, convention.json|yaml",
+        description=FOLDER_LAYOUT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    f.add_argument("--folder", required=True, type=Path, help="the folder described above")
+    f.add_argument("--out", required=True, type=Path, help="store directory to write")
+    f.add_argument("--convention", default=None, help="a built-in convention instead of the convention file")
+    f.add_argument("--unit", default=None, choices=["m", "mm", "px"], help="default: the convention's unit")
+    f.add_argument("--persons", type=int, default=2, help="M: the most persons a sample may hold (default 2)")
+    f.add_argument(
+        "--keep-first-persons", action="store_true", help="keep the first M persons of a sample with more (reported)"
+    )
+    f.add_argument("--normalize", action="store_true", help="ST-GCN pre-normalisation (spine-centred, aligned)")
+    f.add_argument("--name", default=None, help="dataset name (default: the folder's name)")
+    f.add_argument("--derive", default="none", help=derive_help + "; from a user-defined convention: by joint name")
+    f.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
     f.set_defaults(func=cmd_folder)
 
     d = sub.add_parser("derive", help="add derived conventions to a store")
     d.add_argument("--store", required=True, type=Path)
     d.add_argument("--from", dest="source", required=True, help="source convention, e.g. ntu25")
-    d.add_argument("--to", nargs="*", help="target conventions (default: every one derivable from the source)")
+    d.add_argument(
+        "--to",
+        nargs="*",
+        help="target conventions (default: every one derivable from the source; from a user-defined "
+        "convention: those whose joint names it all has). Nothing derivable is an error (exit 2)",
+    )
     d.set_defaults(func=cmd_derive)
 
     s = sub.add_parser("synthetic", help="the synthetic multi-skeleton dataset")
@@ -309,8 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ValueError, OSError, KeyError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print("error: " + " ".join(str(message).split()), file=sys.stderr)  # one line
         return 1 if getattr(args, "strict", False) else 2
 
 

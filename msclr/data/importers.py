@@ -470,6 +470,163 @@ def import_estimator(
 
 # ----------------------------------------------------------------------------- bring your own
 
+FOLDER_LAYOUT = """\
+Layout of a "bring your own" folder (every path relative to the folder):
+
+  labels.csv            UTF-8 CSV. Header row: sample_id,label[,<split>...], then one row per
+                        sample. sample_id: a plain file name stem (no '/', '\\', '..', control
+                        characters); label: an integer >= 0; each extra column is a split named
+                        by its header, with 'train', 'test' or an empty cell (in neither part).
+                        A split needs at least one 'train' row; one without 'test' rows is kept
+                        for pre-training and refused by evaluation. Blank lines are skipped.
+  samples/<sample_id>.npy
+                        one array per row of labels.csv, written by numpy.save (no pickles):
+                        shape (T, V, C) for one person or (T, M, V, C), T >= 1 frames, V the
+                        convention's joints, C channels (the same C for every sample; 3 = x, y, z);
+                        dtype float16/32/64 or integer (stored as float32). Complex, object and
+                        other dtypes, NaN/inf, T = 0, M = 0 and arrays whose values are all 0 are
+                        refused; all-zero frames are kept and counted in a warning. Files must lie
+                        inside the folder (ids and symlinks that leave it are refused).
+  convention.json | convention.yaml | convention.yml
+                        the skeleton (msclr.skeletons file format: name, joints, bones, centre,
+                        flip_pairs, unit, description); only one of them. Leave it out when a
+                        built-in convention is named with --convention.
+  classes.txt           optional: class names, one per line (line i = label i).
+
+Persons: a sample with more persons holding data than --persons (M) is an error, unless
+--keep-first-persons keeps the first M (the count of samples cut is reported). Coordinates
+in 'mm' (the convention's unit or --unit) are scaled to metres. --normalize applies ST-GCN's
+pre-normalisation (as `prepare ntu` / `utd-mhad --normalize`) to conventions with NTU's or
+Kinect v1's spine and shoulder joints (msclr.data.ntu.NORMALIZATION_ROLES).
+"""
+
+CONVENTION_FILES = ("convention.json", "convention.yaml", "convention.yml")
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def folder_convention(folder: str | Path, convention: str | None = None) -> Convention:
+    """The convention of a "bring your own" folder: `convention` (a built-in name) or its file."""
+    folder = Path(folder)
+    if convention:
+        return skeletons.get(convention)
+    present = [folder / n for n in CONVENTION_FILES if (folder / n).is_file()]
+    if len(present) > 1:
+        raise ValueError(f"{folder}: more than one convention file ({', '.join(p.name for p in present)}); keep one")
+    if not present:
+        raise FileNotFoundError(
+            f"{folder}: no {' / '.join(CONVENTION_FILES)} (or pass a built-in convention with --convention)"
+        )
+    try:
+        return skeletons.load_file(present[0])
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{present[0]}: cannot read: {_one_line(e)}") from None
+
+
+_BAD_ID = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+def _check_sample_id(sid: str, where: str) -> None:
+    if not sid:
+        raise ValueError(f"{where}: empty sample_id")
+    if _BAD_ID.search(sid) or sid in (".", "..") or Path(sid).is_absolute():
+        raise ValueError(
+            f"{where}: sample_id {sid!r} is not a plain name (no '/', '\\', '..' or control characters): "
+            "samples are read from samples/<sample_id>.npy inside the folder only"
+        )
+
+
+def _read_labels(labels_csv: Path) -> tuple[list[str], list[int], dict[str, dict[str, list[int]]], dict[str, int]]:
+    """(ids, labels, splits, line of each id) of labels.csv; ValueError naming file:line and field."""
+    try:
+        with open(labels_csv, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"{labels_csv}: cannot read: {_one_line(e)}") from None
+    if not rows or not "".join(rows[0]).strip():
+        raise ValueError(
+            f"{labels_csv}: empty file; expected a header 'sample_id,label[,<split>...]' and one row per sample"
+        )
+    header = [h.strip() for h in rows[0]]
+    if header[:2] != ["sample_id", "label"]:
+        raise ValueError(f"{labels_csv}: the header must start with 'sample_id,label', got {','.join(header)!r}")
+    split_names = header[2:]
+    for k, name in enumerate(split_names):
+        if not name or name in split_names[:k] or name in ("sample_id", "label"):
+            raise ValueError(f"{labels_csv}:1: split column {k + 3} has an empty, repeated or reserved name {name!r}")
+    ids, labels, lines = [], [], {}
+    parts = {s: {"train": [], "test": []} for s in split_names}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) != len(header):
+            raise ValueError(f"{labels_csv}:{line}: {len(row)} columns, the header has {len(header)}")
+        sid = row[0].strip()
+        _check_sample_id(sid, f"{labels_csv}:{line}")
+        if sid in lines:
+            raise ValueError(f"{labels_csv}:{line}: sample_id {sid!r} repeats line {lines[sid]}")
+        try:
+            lab = int(row[1])
+        except ValueError:
+            raise ValueError(f"{labels_csv}:{line}: label {row[1]!r} is not an integer") from None
+        if lab < 0:
+            raise ValueError(f"{labels_csv}:{line}: label {lab} is negative (labels are 0, 1, ...)")
+        for s, value in zip(split_names, row[2:]):
+            value = value.strip().lower()
+            if value in ("train", "test"):
+                parts[s][value].append(len(ids))
+            elif value:
+                raise ValueError(f"{labels_csv}:{line}: split {s!r} value {value!r} is not train/test/empty")
+        lines[sid] = line
+        ids.append(sid)
+        labels.append(lab)
+    if not ids:
+        raise ValueError(f"{labels_csv}: a header but no sample rows")
+    for s, p in parts.items():
+        if not p["train"]:
+            raise ValueError(f"{labels_csv}: split {s!r} has no 'train' row (every split needs a train part)")
+    return ids, labels, parts, lines
+
+
+def _read_sample(path: Path, root: Path, sid: str, v: int) -> np.ndarray:
+    """One sample file -> (T, M, V, C) float32; ValueError naming the file, sample and field."""
+    what = f"{path} (sample {sid!r})"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing (sample {sid!r} of labels.csv)")
+    if not path.resolve().is_relative_to(root):
+        raise ValueError(f"{what}: resolves to {path.resolve()}, outside {root} (a symlink?); refusing to read it")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:  # truncated, pickled, object arrays, not .npy
+        raise ValueError(f"{what}: not a readable .npy array ({_one_line(e)})") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive under a .npy name
+        if hasattr(arr, "close"):
+            arr.close()
+        raise ValueError(f"{what}: a .npz archive, not one .npy array")
+    if arr.dtype.kind not in "fiu":
+        kind = {"c": "complex", "O": "object", "b": "bool", "U": "string", "S": "bytes", "V": "structured"}
+        raise ValueError(
+            f"{what}: dtype {arr.dtype} ({kind.get(arr.dtype.kind, 'not a number')}); expected float or integer values"
+        )
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    if arr.ndim != 4:
+        raise ValueError(f"{what}: shape {arr.shape}; expected (T, V, C) or (T, M, V, C)")
+    t, m, vv, c = arr.shape
+    if vv != v:
+        raise ValueError(f"{what}: shape {arr.shape}: V = {vv} joints, the convention has {v}")
+    if t == 0:
+        raise ValueError(f"{what}: shape {arr.shape}: no frames (T = 0)")
+    if m == 0 or c == 0:
+        raise ValueError(f"{what}: shape {arr.shape}: empty ({'M' if m == 0 else 'C'} = 0)")
+    arr = arr.astype(np.float32)
+    _check_finite(arr, what)
+    if not arr.any():
+        raise ValueError(f"{what}: every value is 0 (an empty sequence)")
+    return arr
+
 
 def import_folder(
     folder: str | Path,
@@ -479,78 +636,78 @@ def import_folder(
     max_persons: int = 2,
     dataset: str | None = None,
     overwrite: bool = False,
+    keep_first_persons: bool = False,
+    normalize: bool = False,
+    log: Callable[[str], None] = print,
 ) -> Store:
-    """ "Bring your own" dataset. Layout of `folder`::
+    """ "Bring your own" dataset (FOLDER_LAYOUT describes the folder).
 
-        convention.json       the skeleton (msclr.skeletons file format: name, joints, bones,
-                              centre, flip_pairs, unit, ...); or pass a built-in name as
-                              `convention` and leave this file out
-        labels.csv            header row, then one row per sample: sample_id,label[,<split>...]
-                              where each extra column is a split named by its header whose
-                              values are 'train' or 'test' (or empty: in neither part)
-        classes.txt           optional: class names, one per line (line i = label i)
-        samples/<sample_id>.npy   float array (T, V, C) or (T, M, V, C)
-
-    Coordinates in 'mm' (convention or `unit`) are scaled to metres.
+    Every error is a ValueError (FileNotFoundError for missing files) naming the file, and the
+    line of labels.csv or the sample id and field; nothing is written before all samples read.
+    max_persons: M of the store; a sample with more persons holding data is an error unless
+    keep_first_persons. normalize: ST-GCN pre-normalisation (msclr.data.ntu.pre_normalize).
+    Warnings (all-zero frames, persons cut, splits without a test part) go to `log`.
     """
+    from .ntu import normalization_joints, pre_normalize
+
     folder = Path(folder)
-    if convention:
-        conv = skeletons.get(convention)
-    elif (folder / "convention.json").is_file():
-        conv = skeletons.load_file(folder / "convention.json")
-    else:
-        raise FileNotFoundError(f"{folder}: no convention.json (or pass a built-in convention name)")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such directory")
+    if max_persons < 1:
+        raise ValueError(f"--persons must be >= 1, got {max_persons}")
+    conv = folder_convention(folder, convention)
     unit = unit or conv.unit
     if unit not in MM:
         raise ValueError(f"unit must be one of {sorted(MM)}, got {unit!r}")
+    joints = normalization_joints(conv) if normalize else None
     labels_csv = folder / "labels.csv"
     if not labels_csv.is_file():
         raise FileNotFoundError(f"{folder}: no labels.csv")
-    with open(labels_csv, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows or [h.strip() for h in rows[0][:2]] != ["sample_id", "label"]:
-        raise ValueError(f"{labels_csv}: the header must start with 'sample_id,label'")
-    split_names = [h.strip() for h in rows[0][2:]]
-    ids, labels, parts = [], [], {s: {"train": [], "test": []} for s in split_names}
-    for line, row in enumerate(rows[1:], start=2):
-        if not row or not "".join(row).strip():
-            continue
-        if len(row) != len(rows[0]):
-            raise ValueError(f"{labels_csv}:{line}: {len(row)} columns, the header has {len(rows[0])}")
-        sid = row[0].strip()
-        try:
-            lab = int(row[1])
-        except ValueError:
-            raise ValueError(f"{labels_csv}:{line}: label {row[1]!r} is not an integer") from None
-        for s, value in zip(split_names, row[2:]):
-            value = value.strip().lower()
-            if value in ("train", "test"):
-                parts[s][value].append(len(ids))
-            elif value:
-                raise ValueError(f"{labels_csv}:{line}: split {s!r} value {value!r} is not train/test/empty")
-        ids.append(sid)
-        labels.append(lab)
+    ids, labels, parts, lines = _read_labels(labels_csv)
     class_names = None
-    if (folder / "classes.txt").is_file():
-        class_names = [ln.strip() for ln in (folder / "classes.txt").read_text().splitlines() if ln.strip()]
-    samples = []
+    classes = folder / "classes.txt"
+    if classes.is_file():
+        class_names = [ln.strip() for ln in classes.read_text().splitlines() if ln.strip()]
+        worst = max(range(len(ids)), key=lambda i: labels[i])
+        if labels[worst] >= len(class_names):
+            raise ValueError(
+                f"{classes}: {len(class_names)} class names, but {labels_csv}:{lines[ids[worst]]} "
+                f"has label {labels[worst]}"
+            )
+    root = folder.resolve()
+    samples, cut, zero_frames = [], [], []
     for sid in ids:
         path = folder / "samples" / f"{sid}.npy"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing (sample {sid!r} of labels.csv)")
-        x = _to_ctvm(np.load(path, allow_pickle=False), conv.num_joints, str(path))[..., :max_persons]
-        _check_finite(x, str(path))
+        x = _read_sample(path, root, sid, conv.num_joints)
+        filled = x.reshape(x.shape[0], x.shape[1], -1).any(axis=(0, 2))  # persons holding data
+        persons = int(np.flatnonzero(filled)[-1]) + 1
+        if persons > max_persons:
+            if not keep_first_persons:
+                raise ValueError(
+                    f"{path} (sample {sid!r}): {persons} persons, more than --persons {max_persons} "
+                    "(raise --persons, or --keep-first-persons to keep the first ones)"
+                )
+            cut.append((sid, persons))
+        x = x[:, : min(persons, max_persons)]
+        empty = ~x.reshape(x.shape[0], -1).any(axis=1)
+        if empty.any():
+            zero_frames.append((sid, int(empty.sum())))
+        if samples and x.shape[3] != samples[0].shape[3]:
+            raise ValueError(
+                f"{path} (sample {sid!r}): C = {x.shape[3]} channels, sample {ids[0]!r} has {samples[0].shape[3]}"
+            )
         samples.append(x * np.float32(MM[unit]))
-    cs = {x.shape[0] for x in samples}
-    if len(cs) != 1:
-        raise ValueError(f"{folder}: samples have different channel counts {sorted(cs)}")
-    t_max = max(x.shape[1] for x in samples)
-    m = max(x.shape[3] for x in samples)
-    data = np.zeros((len(ids), cs.pop(), t_max, conv.num_joints, m), np.float32)
+    if joints and samples[0].shape[3] != 3:
+        raise ValueError(f"{folder}: --normalize needs (x, y, z) samples, these have C = {samples[0].shape[3]}")
+    t_max = max(x.shape[0] for x in samples)
+    m = max(x.shape[1] for x in samples)
+    data = np.zeros((len(ids), samples[0].shape[3], t_max, conv.num_joints, m), np.float32)
     lengths = np.zeros(len(ids), np.int32)
     for i, x in enumerate(samples):
-        data[i, :, : x.shape[1], :, : x.shape[3]] = x
-        lengths[i] = x.shape[1]
+        data[i, :, : x.shape[0], :, : x.shape[1]] = x.transpose(3, 0, 2, 1)
+        lengths[i] = x.shape[0]
+        if joints:
+            data[i, :, : x.shape[0]] = pre_normalize(data[i, :, : x.shape[0]], **joints)
     try:
         builder = StoreBuilder.create(
             out,
@@ -558,11 +715,29 @@ def import_folder(
             sample_ids=ids,
             labels=np.array(labels, np.int64),
             class_names=class_names,
+            num_classes=len(class_names) if class_names else None,
             splits={s: {k: np.array(v, np.int64) for k, v in p.items()} for s, p in parts.items()},
-            extra=dict(source=dict(format="folder", path=str(folder.resolve()))),
+            extra=dict(
+                source=dict(format="folder", path=str(root)),
+                coordinates="ST-GCN pre-normalised" if normalize else "as in the files",
+            ),
             overwrite=overwrite,
         )
     except StoreError as e:
         raise ValueError(f"{labels_csv}: {e}") from e
     builder.add(conv, data, lengths, unit="m" if unit == "mm" else unit)
-    return builder.finish()
+    store = builder.finish()
+    if cut:
+        log(
+            f"warning: {len(cut)} sample(s) had more than {max_persons} persons; kept the first {max_persons} "
+            f"(e.g. {cut[0][0]!r} had {cut[0][1]})"
+        )
+    if zero_frames:
+        log(
+            f"warning: {sum(n for _, n in zero_frames)} all-zero frame(s) in {len(zero_frames)} sample(s), kept "
+            f"as frames (e.g. {zero_frames[0][0]!r}: {zero_frames[0][1]})"
+        )
+    for s, p in parts.items():
+        if not p["test"]:
+            log(f"warning: split {s!r} has no 'test' row: usable for pre-training, refused by evaluation")
+    return store
