@@ -9,6 +9,7 @@ written (SHA-256 sidecar) and a pickle that runs os.system when unpickled; each 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import shutil
@@ -69,7 +70,13 @@ def files(tmp_path_factory):
     tampered[len(tampered) // 2] ^= 0xFF
     (bad / "tampered.pt").write_bytes(bytes(tampered))
     shutil.copy(checkpoint_io.digest_path(good), checkpoint_io.digest_path(bad / "tampered.pt"))
-    return {"root": root, "store": store.path, "good": good, "bad": bad, "marker": marker}
+    half = root / "halfsplit"  # the same store with splits that lack a part
+    shutil.copytree(store.path, half)
+    meta = json.loads((half / "meta.json").read_text())
+    xsub = meta["splits"]["xsub"]
+    meta["splits"] = {"xsub": {"train": xsub["train"], "test": []}, "notrain": {"test": xsub["test"]}}
+    (half / "meta.json").write_text(json.dumps(meta))
+    return {"root": root, "store": store.path, "good": good, "bad": bad, "marker": marker, "half": half}
 
 
 def ckpt(name):
@@ -120,6 +127,20 @@ ROWS = [
     ("eval-truncated", EVAL, lambda f: ["linear", "--ckpt", str(ckpt("truncated")(f))], "truncated or corrupt", 2),
     ("eval-tampered", EVAL, lambda f: ["linear", "--ckpt", str(ckpt("tampered")(f))], "modified or corrupted", 2),
     ("eval-crafted", EVAL, lambda f: ["knn", "--ckpt", str(ckpt("evil")(f))], "refusing to execute code", 2),
+    (
+        "eval-empty-test-part",
+        EVAL,
+        lambda f: ["linear", "--ckpt", str(f["good"]), "--data", str(f["half"]), "--split", "xsub"],
+        "halfsplit: split 'xsub' has an empty test part",
+        2,
+    ),
+    (
+        "eval-no-train-part",
+        EVAL,
+        lambda f: ["knn", "--ckpt", str(f["good"]), "--data", str(f["half"]), "--split", "notrain"],
+        "halfsplit: split 'notrain' has no train part",
+        2,
+    ),
     (
         "convert-crafted",
         CONVERT,

@@ -200,6 +200,13 @@ def make_context(
             f"store {store.path}: no split {split!r} (it has {splits or 'none'}); evaluation needs train and "
             "test parts: pass --split or prepare the store with one"
         )
+    for part in ("train", "test"):
+        idx = store.splits[split].get(part)
+        if idx is None or idx.size == 0:
+            raise EvalError(
+                f"store {store.path}: split {split!r} has {'no' if idx is None else 'an empty'} {part} part; "
+                f"evaluation needs samples in both train and test (pass --split with another split)"
+            )
     table = LayoutTable([store.convention(c) for c in names], strategy=str(pre.config.model.strategy))
     with torch.random.fork_rng():
         torch.manual_seed(seed)  # a random-init floor is the same network every time
