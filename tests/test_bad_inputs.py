@@ -268,3 +268,63 @@ def test_nan_loss_stops_with_the_logged_step_and_keeps_the_last_good_checkpoint(
     assert rows[-1]["step"] == "8" and rows[-1]["loss"] == "nan"
     ck = checkpoint_io.load(out / "last.pt")  # verified against its digest
     assert ck["step"] == 6 and ck["epoch"] == 1  # the end of epoch 1, not the NaN state
+
+
+# ---------------------------------------------------------------- embed / predict: the input's axes
+
+
+def _seq(*shape):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(0)).numpy()
+
+
+# (id, sequences, layout, message fragment): every one a ValueError from embed and predict alike
+ARRAY_ROWS = [
+    ("store-array-without-layout", _seq(2, 3, 20, 25, 1), None, "it fits ['NCTVM']: pass layout='NCTVM'"),
+    ("ambiguous-batch-or-persons", _seq(3, 20, 25, 3), None, "is ambiguous, it fits ['NTVC', 'CTVM']"),
+    ("wrong-joints", _seq(20, 17, 3), None, "expected V = 25 joints of 'ntu25'"),
+    ("layout-does-not-fit", _seq(2, 20, 25, 3), "NCTV", "read as 'NCTV' has V = 3"),
+    ("layout-axes", _seq(2, 20, 25, 3), "NTVC M", "use each of N (batch), M (persons), T, V, C"),
+    ("layout-rank", _seq(20, 25, 3), "NTVC", "layout 'NTVC' has 4 axes, the array 3"),
+    ("layout-n-in-a-list", [_seq(20, 25, 3)], "NTVC", "a list holds one sequence per item"),
+    ("no-frames", _seq(0, 25, 3), None, "no frames (T = 0)"),
+    ("no-frames-in-a-list", [_seq(20, 25, 3), _seq(0, 25, 3)], None, "sequence 1: no frames (T = 0)"),
+    ("no-persons", _seq(0, 20, 25, 3), "MTVC", "no persons (M = 0)"),
+    ("empty-list", [], None, "no sequences: an empty list or batch"),
+    ("empty-batch", _seq(0, 20, 25, 3), None, "no sequences: an empty list or batch"),
+    ("rank-6", _seq(1, 1, 1, 20, 25, 3), None, "expected 3-D (T, V, C) or 4-D (N, T, V, C) or 5-D"),
+]
+
+
+@pytest.fixture(scope="module")
+def models(files):
+    from torch import nn
+
+    from msclr.evaluate.model import SkeletonModel
+
+    emb = msclr.load(files["good"])
+    head = nn.Linear(emb.encoder.hidden_dim, 4)
+    clf = SkeletonModel(emb.pre, emb.table, emb.encoder, {"ntu25": head}, ["a", "b", "c", "d"])
+    return emb, clf
+
+
+@pytest.mark.parametrize(("seqs", "layout", "fragment"), [r[1:] for r in ARRAY_ROWS], ids=[r[0] for r in ARRAY_ROWS])
+def test_embed_and_predict_refuse_unclear_or_empty_input(models, seqs, layout, fragment):
+    emb, clf = models
+    for call in (emb.embed, clf.predict):
+        with pytest.raises(ValueError) as err:
+            call(seqs, convention="ntu25", layout=layout)
+        assert fragment in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_layouts_name_the_same_sequences(models):
+    emb, clf = models
+    ntvc = _seq(4, 20, 25, 3)  # N = 4: (3, 20, 25, 3) would also be one (C, T, V, M) sequence
+    want = emb.embed(ntvc, convention="ntu25")
+    store_like = ntvc.transpose(0, 3, 1, 2)[..., None]  # (N, C, T, V, M=1), as a store holds it
+    torch.testing.assert_close(emb.embed(store_like, convention="ntu25", layout="NCTVM"), want)
+    torch.testing.assert_close(emb.embed(list(ntvc), convention="ntu25"), want)
+    one = ntvc[:1]  # one sequence with its person axis: (M=1, T, V, C) or (T, M=1, V, C)
+    torch.testing.assert_close(emb.embed(one, convention="ntu25", layout="MTVC"), want[0])
+    torch.testing.assert_close(emb.embed(one.transpose(1, 0, 2, 3), convention="ntu25", layout="TMVC"), want[0])
+    pred = clf.predict(store_like, convention="ntu25", layout="nctvm")
+    assert pred.probs.shape == (4, 4) and pred.names[0] in ("a", "b", "c", "d")

@@ -3,8 +3,12 @@
     import msclr
     model = msclr.load("runs/msclr/last.pt")            # a pre-training checkpoint
     feats = model.embed(seq, convention="ntu25")       # seq: (T, V, C) array -> (256,) features
+    feats = model.embed(store.array("ntu25"), convention="ntu25", layout="NCTVM")  # -> (N, 256)
     clf = msclr.load("runs/msclr/eval_linear/model.pt")  # an evaluation's classifier
     pred = clf.predict(batch, convention="ntu25")      # batch: (N, T, V, C) -> Predictions
+
+`layout=` names the input axes (N batch, M persons, T, V, C); without it the number of axes
+decides (see `SkeletonModel.embed`) and a shape that does not fit, or is ambiguous, is an error.
     pred.names[:3], pred.probs.shape
 
 Sequences are cropped and resampled as in evaluation (the centred 95 % of the valid frames,
@@ -89,35 +93,40 @@ class SkeletonModel(nn.Module):
         return out
 
     # ------------------------------------------------------------------ arrays in
-    def _batch(self, sequences, convention: str | None) -> tuple[Tensor, Tensor, bool]:
+    def _batch(self, sequences, convention: str | None, layout: str | None = None) -> tuple[Tensor, Tensor, bool]:
         name = convention or self.table.names[0]
         if name not in self.table.names:
             raise ValueError(f"convention {name!r} is not one of this model's {list(self.table.names)}")
         conv = self.table.conventions[self.table.layout_id(name)]
+        c_in = self.encoder.data_bn.weight.shape[-1]
+        v, c = conv.num_joints, c_in
+        where = f"(expected V = {v} joints of {name!r}, C = {c} channels)"
         single = False
         if isinstance(sequences, (list, tuple)):
-            seqs = [np.asarray(s, np.float32) for s in sequences]
-            seqs = [s[None] if s.ndim == 3 else s for s in seqs]  # (T, V, C) -> one person
+            if layout is not None and "N" in _parse_layout(layout):
+                raise ValueError(f"layout {layout!r}: a list holds one sequence per item, so no N axis")
+            seqs = []
+            for i, item in enumerate(sequences):
+                arr = np.asarray(item, np.float32)
+                lay = _pick_layout(arr.shape, layout, _ITEM_DEFAULT, _ITEM_KNOWN, v, c, f"sequence {i} {where}")
+                seqs.append(_to_mtvc(arr, lay))
         else:
             arr = np.asarray(sequences, np.float32)
-            if arr.ndim == 3:
-                seqs, single = [arr[None]], True
-            elif arr.ndim == 4:
-                seqs = [a[None] for a in arr]
-            elif arr.ndim == 5:
-                seqs = list(arr)
+            lay = _pick_layout(arr.shape, layout, _DEFAULT, _KNOWN, v, c, f"sequences {where}")
+            if "N" in lay:
+                n = lay.index("N")
+                item = lay.replace("N", "")
+                seqs = [_to_mtvc(a, item) for a in np.moveaxis(arr, n, 0)]
             else:
-                raise ValueError(
-                    f"sequences: expected (T, V, C), (N, T, V, C), (N, M, T, V, C) or a list, got shape {arr.shape}"
-                )
-        c_in = self.encoder.data_bn.weight.shape[-1]
+                seqs, single = [_to_mtvc(arr, lay)], True
+        if not seqs:
+            raise ValueError("no sequences: an empty list or batch (N = 0)")
         out = np.zeros((len(seqs), c_in, self.frames, self.table.v_max, self.persons), np.float32)
         for i, s in enumerate(seqs):
-            if s.ndim != 4 or s.shape[2] != conv.num_joints or s.shape[3] != c_in:
-                raise ValueError(
-                    f"sequence {i}: shape {s.shape[1:]} per person, expected (T, {conv.num_joints}, {c_in}) "
-                    f"for convention {name!r}"
-                )
+            if s.shape[1] == 0:
+                raise ValueError(f"sequence {i}: no frames (T = 0), shape {s.shape} as (M, T, V, C)")
+            if s.shape[0] == 0:
+                raise ValueError(f"sequence {i}: no persons (M = 0), shape {s.shape} as (M, T, V, C)")
             if not np.isfinite(s).all():
                 raise ValueError(f"sequence {i}: NaN or inf values")
             x = s.transpose(3, 1, 2, 0)  # (C, T, V, M)
@@ -127,38 +136,50 @@ class SkeletonModel(nn.Module):
             frames = gather_frames(x[:, :length], pos)
             m = min(self.persons, frames.shape[3])
             out[i, :, :, : conv.num_joints, :m] = frames[..., :m]
-        layout = torch.full((len(seqs),), self.table.layout_id(name), dtype=torch.long)
-        return torch.from_numpy(out), layout, single
+        ids = torch.full((len(seqs),), self.table.layout_id(name), dtype=torch.long)
+        return torch.from_numpy(out), ids, single
 
     @torch.no_grad()
-    def embed(self, sequences, convention: str | None = None, batch_size: int = 256) -> Tensor:
-        """Encoder features of raw sequences: (T, V, C) -> (D,); (N, T, V, C), (N, M, T, V, C) or a
-        list of (T_i, V, C) / (M, T_i, V, C) arrays -> (N, D). convention: default the first."""
+    def embed(
+        self, sequences, convention: str | None = None, batch_size: int = 256, layout: str | None = None
+    ) -> Tensor:
+        """Encoder features of raw sequences: one sequence -> (D,), a batch or a list -> (N, D).
+
+        layout: the axes of `sequences`, a string of N (batch), M (persons), T (frames), V (joints)
+        and C (channels), e.g. "NCTVM" (a store array), "NTVC", "TMVC" (a folder sample), "MTVC".
+        For a list it describes each item (no N). Without it: a 3-D array is (T, V, C), a 4-D one a
+        batch (N, T, V, C), a 5-D one (N, M, T, V, C), list items (T, V, C) or (M, T, V, C); so one
+        sequence with persons needs layout="MTVC"/"TMVC" (or a list). A shape that does not fit,
+        or fits another layout as well, is a ValueError that names the layouts it fits; so are
+        T = 0, M = 0, an empty list or batch, and NaN/inf. convention: default the first."""
         self.eval()
-        x, layout, single = self._batch(sequences, convention)
+        x, ids, single = self._batch(sequences, convention, layout)
         dev = self.device
         feats = torch.cat(
             [
-                self.features(x[i : i + batch_size].to(dev), layout[i : i + batch_size].to(dev)).float().cpu()
+                self.features(x[i : i + batch_size].to(dev), ids[i : i + batch_size].to(dev)).float().cpu()
                 for i in range(0, x.shape[0], batch_size)
             ]
         )
         return feats[0] if single else feats
 
     @torch.no_grad()
-    def predict(self, sequences, convention: str | None = None, batch_size: int = 256) -> Predictions:
-        """Class predictions of raw sequences (same inputs as `embed`); needs a classifier checkpoint."""
+    def predict(
+        self, sequences, convention: str | None = None, batch_size: int = 256, layout: str | None = None
+    ) -> Predictions:
+        """Class predictions of raw sequences (same inputs and `layout` as `embed`); needs a classifier
+        checkpoint. One sequence gives N = 1."""
         if not len(self.heads):
             raise RuntimeError(
                 f"{self.pre.path} has no classifier: train one with `python -m msclr.evaluate linear --ckpt ...` "
                 "and load its model.pt"
             )
         self.eval()
-        x, layout, _ = self._batch(sequences, convention or next(iter(self.heads)))
+        x, ids, _ = self._batch(sequences, convention or next(iter(self.heads)), layout)
         dev = self.device
         scores = torch.cat(
             [
-                self(x[i : i + batch_size].to(dev), layout[i : i + batch_size].to(dev)).float().cpu()
+                self(x[i : i + batch_size].to(dev), ids[i : i + batch_size].to(dev)).float().cpu()
                 for i in range(0, x.shape[0], batch_size)
             ]
         )
@@ -182,6 +203,62 @@ class SkeletonModel(nn.Module):
             "class_names": self.class_names,
         }
         return checkpoint_io.save(path, state)
+
+
+# ------------------------------------------------------------------ input layouts
+# The defaults by number of axes, and the layouts a shape is checked against (a shape that fits
+# a layout other than the default, by where its V and C axes are, is ambiguous).
+_DEFAULT = {3: "TVC", 4: "NTVC", 5: "NMTVC"}
+_KNOWN = {3: ("TVC",), 4: ("NTVC", "MTVC", "TMVC", "CTVM"), 5: ("NMTVC", "NTMVC", "NCTVM")}
+_ITEM_DEFAULT = {3: "TVC", 4: "MTVC"}
+_ITEM_KNOWN = {3: ("TVC",), 4: ("MTVC", "TMVC", "CTVM")}
+
+
+def _parse_layout(layout: str) -> str:
+    lay = str(layout).upper()
+    if len(set(lay)) != len(lay) or not set(lay) <= set("NMTVC") or not set("TVC") <= set(lay):
+        raise ValueError(
+            f"layout {layout!r}: use each of N (batch), M (persons), T, V, C at most once, with T, V and C, "
+            "e.g. 'NCTVM', 'NTVC', 'TMVC'"
+        )
+    return lay
+
+
+def _fits(lay: str, shape: tuple[int, ...], v: int, c: int) -> bool:
+    return shape[lay.index("V")] == v and shape[lay.index("C")] == c
+
+
+def _pick_layout(shape, layout, defaults, known, v: int, c: int, what: str) -> str:
+    shape = tuple(shape)
+    if layout is not None:
+        lay = _parse_layout(layout)
+        if len(lay) != len(shape):
+            raise ValueError(f"{what}: layout {lay!r} has {len(lay)} axes, the array {len(shape)} (shape {shape})")
+        if not _fits(lay, shape, v, c):
+            raise ValueError(
+                f"{what}: shape {shape} read as {lay!r} has V = {shape[lay.index('V')]}, C = {shape[lay.index('C')]}"
+            )
+        return lay
+    if len(shape) not in defaults:
+        axes = " or ".join(f"{k}-D ({', '.join(d)})" for k, d in defaults.items())
+        raise ValueError(f"{what}: shape {shape}; expected {axes}, or pass layout=")
+    default = defaults[len(shape)]
+    fit = [lay for lay in known[len(shape)] if _fits(lay, shape, v, c)]
+    if default not in fit:
+        hint = f"; it fits {fit}: pass layout={fit[0]!r}" if fit else ""
+        raise ValueError(f"{what}: shape {shape} does not fit the default layout {default!r}{hint}")
+    axes = (default.index("V"), default.index("C"))
+    others = [lay for lay in fit if (lay.index("V"), lay.index("C")) != axes]
+    if others:
+        raise ValueError(f"{what}: shape {shape} is ambiguous, it fits {[default, *others]}: pass layout=")
+    return default
+
+
+def _to_mtvc(arr: np.ndarray, lay: str) -> np.ndarray:
+    """An array with axes `lay` (no N) -> (M, T, V, C)."""
+    if "M" not in lay:
+        arr, lay = arr[None], "M" + lay
+    return arr.transpose([lay.index(a) for a in "MTVC"])
 
 
 def load(ckpt: str | Path, device: str | torch.device = "cpu", backend: str = "auto") -> SkeletonModel:
