@@ -270,12 +270,7 @@ class Trainer:
             raise
 
     def _build(self, cfg: DictConfig) -> None:
-        from .augment import AugmentParams, make_augment
-        from .data import MultiSkeletonDataset, open_store
-        from .data.synthetic import make_synthetic_store
-        from .models import STGCNEncoder
-        from .models.contrast import MoCo
-
+        """Set up a run in named steps: run folder and seeds, data, model, optimiser, augmentation."""
         self.cfg = cfg
         # paths inside checkpoints are absolute, so a resumed or evaluated run finds them from anywhere
         cfg.run.out = str(self.out)
@@ -289,6 +284,21 @@ class Trainer:
         torch.manual_seed(seed)
         np.random.seed(seed)  # noqa: NPY002
         random.seed(seed)
+
+        self._open_store(cfg)
+        names = self._build_data(cfg)
+        self._build_model(cfg, names)
+        self._build_optimizer(cfg)
+        self._build_augment(cfg)
+        self.epoch, self.step, self.step_in_epoch = 0, 0, 0
+        self.stop_signal: int | None = None
+        if cfg.run.resume:
+            self.load(Path(cfg.run.resume))
+
+    def _open_store(self, cfg: DictConfig) -> None:
+        """The store to pre-train on: the configured one, or synthetic data made into the run folder."""
+        from .data import open_store
+        from .data.synthetic import make_synthetic_store
 
         if cfg.data.store is None:
             syn = cfg.data.synthetic
@@ -308,6 +318,11 @@ class Trainer:
             log.info("synthetic data: %d samples in %s (%.1f s)", len(self.store), store_dir, time.perf_counter() - t0)
         else:
             self.store = open_store(cfg.data.store)
+
+    def _build_data(self, cfg: DictConfig) -> list[str]:
+        """The layout table, the dataset of the pre-training split and its loader; returns the conventions."""
+        from .data import MultiSkeletonDataset
+
         names = list(cfg.data.conventions or self.store.conventions)
         missing = [c for c in names if c not in self.store.conventions]
         if missing:
@@ -351,7 +366,7 @@ class Trainer:
                     queue,
                     len(self.dataset),
                 )
-        self.sampler = EpochSampler(len(self.dataset), seed, bs)
+        self.sampler = EpochSampler(len(self.dataset), int(cfg.run.seed), bs)
         self.loader = DataLoader(
             self.dataset,
             batch_size=bs,
@@ -362,6 +377,12 @@ class Trainer:
             persistent_workers=False,
         )
         self.steps_per_epoch = len(self.dataset) // bs
+        return names
+
+    def _build_model(self, cfg: DictConfig, names: list[str]) -> None:
+        """The encoder inside MoCo (SkeletonCLR/AimCLR), wrapped for DDP and torch.compile as configured."""
+        from .models import STGCNEncoder
+        from .models.contrast import MoCo
 
         single = cfg.method.single_convention or names[0]
         self.single = names.index(single)
@@ -402,6 +423,9 @@ class Trainer:
             if cfg.run.compile
             else step_module
         )
+
+    def _build_optimizer(self, cfg: DictConfig) -> None:
+        """SGD, the step schedule (milestones as epochs or shares of the run) and mixed precision."""
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(
             params, lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay, nesterov=False
@@ -414,16 +438,16 @@ class Trainer:
         )
         self.autocast, self.scaler, self.amp_name = amp_setup(cfg.run.amp, self.device, cfg.run.cpu_bf16)
 
+    def _build_augment(self, cfg: DictConfig) -> None:
+        """The normal view's augmentation, and AimCLR's extreme view."""
+        from .augment import AugmentParams, make_augment
+
         def augment(spec: str):
             params = AugmentParams.from_yaml(spec) if spec.endswith((".yaml", ".yml")) else AugmentParams.preset(spec)
             return make_augment(params, self.table, backend=cfg.aug.backend, device=self.device)
 
         self.aug_normal = augment(cfg.aug.normal)
         self.aug_extreme = augment(cfg.aug.extreme) if cfg.method.name == "aimclr" else None
-        self.epoch, self.step, self.step_in_epoch = 0, 0, 0
-        self.stop_signal: int | None = None
-        if cfg.run.resume:
-            self.load(Path(cfg.run.resume))
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict:
