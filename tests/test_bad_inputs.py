@@ -328,3 +328,59 @@ def test_layouts_name_the_same_sequences(models):
     torch.testing.assert_close(emb.embed(one.transpose(1, 0, 2, 3), convention="ntu25", layout="TMVC"), want[0])
     pred = clf.predict(store_like, convention="ntu25", layout="nctvm")
     assert pred.probs.shape == (4, 4) and pred.names[0] in ("a", "b", "c", "d")
+
+
+# ---------------------------------------------------------------- ops: reference refuses what cpu refuses
+
+
+def _graph_conv(layout):
+    from msclr.ops import masked_graph_conv
+
+    x = torch.randn(3, 2, 4, 5, requires_grad=True)
+    A, W = torch.rand(2, 3, 5, 5), torch.randn(3, 6, 2)
+    return lambda backend: masked_graph_conv(x, torch.tensor(layout), A, W, backend=backend)
+
+
+def _enqueue(ptr):
+    from msclr.ops import enqueue
+
+    queue, keys = torch.zeros(16, 8), torch.ones(4, 8)
+    return lambda backend: enqueue(queue.clone(), torch.tensor([ptr]), keys, backend=backend)
+
+
+# (id, the call, the message both backends give)
+OP_ROWS = [
+    (
+        "layout-negative",
+        _graph_conv([0, 1, -1]),
+        "msclr::masked_graph_conv: layout[2] = -1 is not a layout id in [0, 2)",
+    ),
+    (
+        "layout-too-large",
+        _graph_conv([0, 2, 1]),
+        "msclr::masked_graph_conv: layout[1] = 2 is not a layout id in [0, 2)",
+    ),
+    ("ptr-negative", _enqueue(-1), "msclr::enqueue_: ptr -1 is outside the queue of 16 rows"),
+    ("ptr-past-the-end", _enqueue(16), "msclr::enqueue_: ptr 16 is outside the queue of 16 rows"),
+    ("ptr-far", _enqueue(40), "msclr::enqueue_: ptr 40 is outside the queue of 16 rows"),
+]
+
+
+@pytest.mark.parametrize(("call", "message"), [r[1:] for r in OP_ROWS], ids=[r[0] for r in OP_ROWS])
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_reference_and_cpu_refuse_bad_ids_alike(backend, call, message):
+    from msclr import _ext
+
+    if backend == "cpu" and _ext.load_error():
+        pytest.skip(f"msclr._C is not loaded: {_ext.load_error()}")
+    with pytest.raises(RuntimeError) as err:
+        call(backend)
+    assert str(err.value).splitlines()[0] == message  # torch appends C++ context lines to cpu errors
+
+
+def test_reference_backward_refuses_bad_layout_ids():
+    from msclr.ops.graph_conv import _ref_backward
+
+    x, A, W = torch.randn(2, 2, 3, 5), torch.rand(2, 3, 5, 5), torch.randn(3, 4, 2)
+    with pytest.raises(RuntimeError, match=r"masked_graph_conv_backward: layout\[0\] = 5 is not a layout id"):
+        _ref_backward(torch.ones(2, 4, 3, 5), x, torch.tensor([5, 0]), A, W, None, None)

@@ -16,6 +16,7 @@ from .backends import register_backend, resolve
 def _ref_forward(
     x: Tensor, layout: Tensor, A: Tensor, weight: Tensor, bias: Tensor | None, importance: Tensor | None
 ) -> Tensor:
+    reference.check_layout_ids("msclr::masked_graph_conv", layout, A.shape[0])  # as the cpu backend
     # contiguous: the fake (meta) function promises contiguous outputs to torch.compile
     return reference.masked_graph_conv_forward(x, layout, A, weight, bias, importance).contiguous()
 
@@ -30,6 +31,7 @@ def _ref_backward(
     bias: Tensor | None,
     importance: Tensor | None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    reference.check_layout_ids("msclr::masked_graph_conv_backward", layout, A.shape[0])
     grads = reference.masked_graph_conv_backward(grad.contiguous(), x, layout, A, weight, bias, importance)
     return tuple(g.contiguous() for g in grads)
 
@@ -175,8 +177,9 @@ def masked_graph_conv(
     and exploit the few neighbours per joint. They read x as contiguous (N, C, T, V): another
     layout (e.g. channels-last or a transposed view) is copied to that first. float64 runs on
     reference and cpu (and cuda); triton takes float32/float16/bfloat16. Layout ids outside
-    [0, L): the cpu backend raises an error naming the sample; cuda and triton, which cannot check
-    without synchronising with the host, give such samples no edges (zero output).
+    [0, L): the reference and cpu backends raise the same RuntimeError naming the sample; cuda and
+    triton, which cannot check without synchronising with the host, give such samples no edges
+    (zero output).
 
     Args:
         x: (N, C_in, T, V_max), float32/float16/bfloat16/float64.

@@ -214,7 +214,8 @@ def enqueue(queue: Tensor, ptr: Tensor, keys: Tensor, backend: str = "auto") -> 
 
     Rows ptr, ptr+1, ... (mod Q) receive the keys (cast to the queue's dtype) and ptr advances
     by B mod Q. Both tensors are mutated; the op is declared as mutating them so that
-    torch.compile keeps it. B must not exceed Q.
+    torch.compile keeps it. B must not exceed Q; ptr outside [0, Q) is a RuntimeError on the
+    reference and cpu backends alike (never wrapped).
     """
     if queue.dim() != 2 or keys.dim() != 2 or keys.shape[1] != queue.shape[1]:
         raise ValueError(

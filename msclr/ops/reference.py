@@ -1,4 +1,4 @@
-"""Readable pure-torch references of the fused ops (DESIGN.md section 3): the ground truth.
+"""Readable pure-torch references of the fused ops (docs/design.md section 3): the ground truth.
 
 Forward and backward are written out explicitly so that every fused backend has
 a formula to compare against, gradient by gradient. Low-precision inputs are
@@ -13,6 +13,25 @@ from torch import Tensor
 
 def _acc(t: Tensor) -> torch.dtype:
     return torch.float64 if t.dtype == torch.float64 else torch.float32
+
+
+# --------------------------------------------------------------------------- argument checks
+# The reference backend refuses what the cpu backend refuses, with the same messages
+# (csrc/cpu/graph_conv_cpu.cpp, csrc/cpu/queue_cpu.cpp): indexing would otherwise wrap a
+# negative layout id or queue pointer silently. They read the index tensors on the host.
+def check_layout_ids(op: str, layout: Tensor, num_layouts: int) -> None:
+    """RuntimeError naming the first sample whose layout id is outside [0, num_layouts)."""
+    bad = (layout < 0) | (layout >= num_layouts)
+    if bool(bad.any()):
+        n = int(bad.nonzero()[0, 0])
+        raise RuntimeError(f"{op}: layout[{n}] = {int(layout[n])} is not a layout id in [0, {num_layouts})")
+
+
+def check_queue_ptr(ptr: Tensor, queue_rows: int) -> None:
+    """RuntimeError when the ring pointer is outside the queue's rows."""
+    start = int(ptr.reshape(()))
+    if not 0 <= start < queue_rows:
+        raise RuntimeError(f"msclr::enqueue_: ptr {start} is outside the queue of {queue_rows} rows")
 
 
 # --------------------------------------------------------------------------- graph conv
@@ -150,8 +169,11 @@ def infonce_queue_forward(
 
 # --------------------------------------------------------------------------- queue
 def enqueue_(queue: Tensor, ptr: Tensor, keys: Tensor) -> None:
-    """Write keys (B, D) into the ring buffer queue (Q, D) at ptr, wrapping; advance ptr in place."""
+    """Write keys (B, D) into the ring buffer queue (Q, D) at ptr, wrapping; advance ptr in place.
+
+    ptr outside [0, Q) is an error (as in the cpu backend), not wrapped."""
     Q, B = queue.shape[0], keys.shape[0]
+    check_queue_ptr(ptr, Q)
     rows = (ptr.reshape(()) + torch.arange(B, device=queue.device)) % Q
     queue.index_copy_(0, rows, keys.to(queue.dtype))
     ptr.copy_((ptr + B) % Q)
