@@ -1,4 +1,4 @@
-"""UTD-MHAD importer (real data from ../shared when present, hand-made .mat files always),
+"""UTD-MHAD importer (the real dataset when present, see docs/design.md, hand-made .mat files always),
 derived conventions, and the prepare CLI for them."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _write_mat(path: Path, T=30, seed=0, **override):
     return d
 
 
-@pytest.mark.skipif(UTD is None, reason="UTD-MHAD data (../shared/data/utd_mhad) is not present")
+@pytest.mark.skipif(UTD is None, reason="the UTD-MHAD data (docs/design.md: real data) is not present")
 def test_real_utd_mhad(tmp_path):
     rc = prepare_main(["utd-mhad", "--raw", str(UTD), "--out", str(tmp_path / "utd"), "--derive", "all", "--strict"])
     assert rc == 0
@@ -59,6 +59,12 @@ def test_real_utd_mhad(tmp_path):
     conv = s.convention("kinect_v1_20")
     left, right = conv.index("left_shoulder"), conv.index("right_shoulder")
     assert (k[:, 0, 0, left, 0] < k[:, 0, 0, right, 0]).mean() > 0.95
+    # the order of the other joints (the kinect_v1_20 description cites these checks): in the first
+    # frame the head is the highest joint (y up) and a foot or ankle the lowest
+    y = k[:, 1, 0, :, 0]  # (N, V)
+    assert (y.argmax(1) == conv.index("head")).mean() > 0.95
+    feet = [conv.index(j) for j in ("left_foot", "right_foot", "left_ankle", "right_ankle")]
+    assert np.isin(y.argmin(1), feet).mean() > 0.95
 
 
 def test_utd_normalize_centres_and_aligns(tmp_path):

@@ -107,14 +107,17 @@ BUILTIN_SPECS: dict[str, dict] = {
     ),
     # ------------------------------------------------------------------ Kinect v1
     "kinect_v1_20": dict(
-        description="Kinect v1 (UTD-MHAD / MSR Action3D order), 20 joints",
+        description="Kinect v1, 20 joints in UTD-MHAD's order",
         source=(
-            "Joint order: the 20-joint Kinect v1 skeleton as stored by UTD-MHAD (Chen et al., "
-            "ICIP 2015): head, shoulder_center, spine, hip_center, left arm, right arm, left "
-            "leg, right leg; the same order is assumed for MSR Action3D. Bones: the Kinect v1 "
-            "SDK skeleton hierarchy (head-shoulder_center-spine-hip_center, shoulder_center to "
-            "the shoulders, hip_center to the hips, then the limb chains). The bones point "
-            "towards the centre, as ST-GCN's do for NTU."
+            "Joint order: the rows of UTD-MHAD's d_skel (Chen, Jafari, Kehtarnavaz, ICIP 2015) as the "
+            "dataset's Skeleton_joint_order.txt lists them: head, shoulder_center, spine, hip_center, "
+            "left arm, right arm, left leg, right leg. Checked on the UTD-MHAD files by "
+            "tests/test_data_utd_derive.py::test_real_utd_mhad (in the first frame the head is the "
+            "highest joint, a foot or ankle the lowest, and the left shoulder has a smaller camera x "
+            "than the right one). No other dataset's order was checked: verify it before storing "
+            "another Kinect v1 dataset under this name. Bones: head-shoulder_center-spine-hip_center, "
+            "shoulder_center to the shoulders, hip_center to the hips, then the limb chains; they "
+            "point towards the centre, as ST-GCN's do for NTU."
         ),
         unit="m",  # Kinect v1 SDK camera space is in metres
         joints=[
