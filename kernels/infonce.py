@@ -1,4 +1,4 @@
-"""Triton kernels of msclr::infonce_queue (DESIGN.md 3.2): one streaming pass over the queue.
+"""Triton kernels of msclr::infonce_queue (docs/design.md 3.2): one streaming pass over the queue.
 
 Same contract and formulas as msclr.ops.reference.infonce_queue_forward; the loss, lse, top-k,
 the AimCLR divergence AND the gradients dq = d loss_i/d q_i, dq2 = d div_i/d q2_i all come out

@@ -2,7 +2,7 @@
 
 cpu kernels against the reference: values and every gradient, odd shapes (N=1, T=1, C=3/17,
 layouts of 20/25/43 joints mixed), residual / ReLU / dropout combinations, fp16/bf16 by the
-tolerance rule of DESIGN.md section 8, float64 gradcheck, opcheck, torch.compile(fullgraph=True),
+tolerance rule of docs/design.md section 8, float64 gradcheck, opcheck, torch.compile(fullgraph=True),
 exact zeros on padded joints, running statistics and eval mode of the module.
 """
 

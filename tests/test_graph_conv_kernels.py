@@ -1,7 +1,7 @@
 """The fused masked_graph_conv backends (cpu, cuda, triton) against the reference.
 
 Values and every gradient, odd shapes, both orders of evaluation, bias/importance absent,
-dense adjacencies, fp16/bf16 by the tolerance rule of DESIGN.md section 8, float64
+dense adjacencies, fp16/bf16 by the tolerance rule of docs/design.md section 8, float64
 gradcheck, opcheck, torch.compile(fullgraph=True), exact zeros on padded joints, errors.
 
 Triton without a GPU: `test_triton_under_interpreter` reruns this module's triton cases in a

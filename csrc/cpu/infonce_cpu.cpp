@@ -1,6 +1,6 @@
 // msclr::infonce_queue: schema, shared argument checks and the CPU kernel.
 //
-// Cross-skeleton InfoNCE with a queue of negatives (DESIGN.md 3.2), its gradient and the
+// Cross-skeleton InfoNCE with a queue of negatives (docs/design.md 3.2), its gradient and the
 // optional top-k / AimCLR divergence outputs, in ONE streaming pass over the queue. The
 // gradient is produced here, in the forward, because the training step overwrites the
 // queue (enqueue) before backward runs: the autograd backward (msclr/ops/infonce.py) only

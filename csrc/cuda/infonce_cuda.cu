@@ -1,4 +1,4 @@
-// CUDA kernels of msclr::infonce_queue: one streaming pass over the queue (DESIGN.md 3.2).
+// CUDA kernels of msclr::infonce_queue: one streaming pass over the queue (docs/design.md 3.2).
 //
 // Same contract and formulas as msclr/ops/reference.py infonce_queue_forward and the CPU kernel
 // (csrc/cpu/infonce_cpu.cpp): loss, lse, top-k, the AimCLR divergence and the gradients

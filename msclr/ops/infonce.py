@@ -137,7 +137,7 @@ def infonce_queue(
     q2: Tensor | None = None,
     backend: str = "auto",
 ) -> InfoNCEOutput:
-    """Cross-skeleton InfoNCE with P positives per query and a queue of negatives (DESIGN.md 3.2).
+    """Cross-skeleton InfoNCE with P positives per query and a queue of negatives (docs/design.md 3.2).
 
         s_ip = q_i.k_ip/tau   u_ij = q_i.queue_j/tau   lse_i = logsumexp_j u_ij
         loss = mean_i (1/P) sum_p [log(exp(s_ip) + exp(lse_i)) - s_ip]
