@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -384,3 +385,46 @@ def test_reference_backward_refuses_bad_layout_ids():
     x, A, W = torch.randn(2, 2, 3, 5), torch.rand(2, 3, 5, 5), torch.randn(3, 4, 2)
     with pytest.raises(RuntimeError, match=r"masked_graph_conv_backward: layout\[0\] = 5 is not a layout id"):
         _ref_backward(torch.ones(2, 4, 3, 5), x, torch.tensor([5, 0]), A, W, None, None)
+
+
+# ---------------------------------------------------------------- what the help and the docs point to exist
+
+ROOT = Path(__file__).resolve().parents[1]
+REPO_PATH = re.compile(r"(?<![\w/.~-])((?:configs|msclr|docs|tests|bench|csrc|kernels)/[\w./-]*\w)(?![\w*{<])")
+
+
+def _help(main, argv) -> str:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), pytest.raises(SystemExit):
+        main(argv)
+    return buf.getvalue()
+
+
+def test_paths_named_by_help_texts_and_docs_exist():
+    from msclr import prepare, reproduce
+
+    texts = {
+        f"{name} --help": _help(main, argv)
+        for name, main, argv in (
+            ("train", train.main, ["--help"]),
+            ("evaluate", ev.main, ["linear", "--help"]),
+            ("prepare", prepare.main, ["--help"]),
+            ("prepare folder", prepare.main, ["folder", "--help"]),
+            ("convert", convert.main, ["--help"]),
+            ("reproduce", reproduce.main, ["--help"]),
+        )
+    }
+    assert "configs/" in texts["train --help"]  # the example configs are named there
+    for path in [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("msclr/**/*.py")]:
+        texts[str(path.relative_to(ROOT))] = path.read_text()
+    missing = [
+        f"{where}: {m.group(1)}"
+        for where, text in texts.items()
+        for m in REPO_PATH.finditer(text)
+        if not (ROOT / m.group(1)).exists()
+    ]
+    assert not missing, missing
+    assert texts["train --help"].count("configs/") >= 3
