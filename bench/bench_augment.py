@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import sync
+from conftest import ROUNDS, sync
 
 from msclr import skeletons
 from msclr.augment import AugmentParams, dali_import_error, make_augment
@@ -46,7 +46,7 @@ def test_augment_throughput(benchmark, preset, provider, device):
     benchmark.group = f"augment {preset} B={N} T={T} V={table.v_max} M={M} {device}"
     benchmark.extra_info["provider"] = provider
     gen = torch.Generator(device=device if backend == "torch" else "cpu").manual_seed(0)
-    rounds = 5 if device == "cpu" else 50
+    rounds = ROUNDS if device == "cpu" else 10 * ROUNDS
 
     if provider == "dali-prefetch":
         # Steady state of a stream: each round takes one augmented batch off a running iterator.

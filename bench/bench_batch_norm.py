@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import sync
+from conftest import ROUNDS, sync
 
 from msclr import skeletons
 from msclr.models import MaskedBatchNorm
@@ -70,4 +70,4 @@ def test_masked_batch_norm(benchmark, provider, with_backward, variant, shape):
     run()  # compiles (compile provider) and warms caches: outside the timed rounds
     benchmark.group = f"masked_batch_norm {variant} {'fwd+bwd' if with_backward else 'fwd'} N={N} C={c} T={t} V=43"
     benchmark.extra_info["provider"] = provider
-    benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=0)
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1, warmup_rounds=0)

@@ -13,6 +13,7 @@ import os
 import shutil
 
 import pytest
+from conftest import ROUNDS
 
 from msclr import skeletons
 from msclr.data import MultiSkeletonDataset, ntu
@@ -43,7 +44,7 @@ def test_parse_files(benchmark, ntu_files, provider):
         for p in files:
             ntu.parse_skeleton_file(p, parser=parser)
 
-    benchmark.pedantic(run, rounds=3 if provider == "reference" else 5, iterations=1)
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
     per_file = benchmark.stats.stats.median / len(files)
     benchmark.extra_info["note"] = f"{1 / per_file:.0f} files/s ({len(files)} files per round)"
 
@@ -85,5 +86,5 @@ def test_dataset_items(benchmark, tmp_path):
         for i in range(256):
             ds[i]
 
-    benchmark.pedantic(run, rounds=3, iterations=1)
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
     benchmark.extra_info["note"] = f"{256 / benchmark.stats.stats.median:.0f} items/s"

@@ -6,7 +6,7 @@ Shapes (issue 4): D=128, Q in {16384, 65536}, P in {1, 3}; N in {128, 512} on CP
 plus one AimCLR configuration (q2 divergence + top-1 mining). Each benchmark runs the loss and its
 gradient w.r.t. q: the fused backends and the reference op compute dq in their forward and the
 autograd backward only scales it; "compile" is torch.compile of the reference function (which also
-computes dq in its forward). Few rounds: the reference takes seconds per call on a 2-core CPU.
+computes dq in its forward). `ROUNDS` rounds (bench/conftest.py).
 
 The peak memory above the inputs of one forward+backward at the target shape is measured in a
 child process per provider (process high-water mark VmHWM, reset after a warm-up call, with glibc
@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)  # `conftest.sync` when run as a script
 
-from conftest import sync  # noqa: E402
+from conftest import ROUNDS, sync  # noqa: E402
 
 from msclr.ops import infonce_queue, reference, why_unavailable  # noqa: E402
 
@@ -182,7 +182,7 @@ def _bench(benchmark, provider, n, q_size, p, aimclr):
         step()
         sync(DEVICE)
 
-    rounds = 3 if DEVICE == "cuda" or n * q_size <= 128 * 65536 else 2
+    rounds = ROUNDS
     benchmark.pedantic(run, rounds=rounds, iterations=1, warmup_rounds=1)
 
 
