@@ -184,6 +184,7 @@ ROWS = [
     ("normalize-no-spine", lambda f: None, ["--normalize"], "cannot be ST-GCN pre-normalised", "byo_tripod"),
     ("derive-impossible", lambda f: None, ["--derive", "body15"], "cannot derive 'body15'", "byo_tripod"),
     ("persons-zero", lambda f: None, ["--persons", "0"], "--persons must be >= 1", "--persons"),
+    ("out-holds-a-store", lambda f: (f.parent / "store").mkdir(), [], "already holds a store", "store"),
 ]
 
 
@@ -191,14 +192,16 @@ ROWS = [
 def test_bad_folder_fails_in_one_line_and_writes_nothing(tmp_path, capsys, breaks, extra, fragment, names):
     f = make_folder(tmp_path)
     breaks(f)
-    before = set(tmp_path.rglob("*"))
     out = tmp_path / "store"
+    if out.is_dir():  # the row wants a store there already
+        (out / "meta.json").write_text('{"format": "msclr-store"}')
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
     rc = prepare_main(["folder", "--folder", str(f), "--out", str(out), *extra])
     message = capsys.readouterr().err.strip()
     assert rc == 2, message
     assert message.startswith("error: ") and "\n" not in message and "Traceback" not in message, message
     assert fragment in message and names in message, message
-    assert not out.exists() and set(tmp_path.rglob("*")) == before, "a failed import wrote files"
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before, "a failed import wrote files"
 
 
 def test_the_help_describes_the_layout(capsys):

@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import skeletons
 from ..skeletons import Convention
-from .store import Store, StoreBuilder, StoreError, open_store, valid_lengths
+from .store import Store, StoreBuilder, StoreError, is_store, open_store, valid_lengths
 
 MM = {"m": 1.0, "mm": 0.001, "px": 1.0}
 
@@ -655,6 +655,8 @@ def import_folder(
         raise FileNotFoundError(f"{folder}: no such directory")
     if max_persons < 1:
         raise ValueError(f"--persons must be >= 1, got {max_persons}")
+    if is_store(out) and not overwrite:
+        raise ValueError(f"{out} already holds a store (overwrite it with --overwrite)")
     conv = folder_convention(folder, convention)
     unit = unit or conv.unit
     if unit not in MM:
