@@ -1,6 +1,6 @@
 """python -m msclr.reproduce utd-mhad: a small, real test of the paper's claim on UTD-MHAD.
 
-    python -m msclr.reproduce utd-mhad --raw ../shared/data/utd_mhad --out runs/utd_repro
+    python -m msclr.reproduce utd-mhad --raw path/to/utd_mhad --out runs/utd_repro
 
 Cross-subject split (subjects 1,3,5,7 train / 2,4,6,8 test). The Kinect v1 skeletons
 (kinect_v1_20, ST-GCN pre-normalised unless --coordinates camera) plus two conventions
