@@ -16,7 +16,8 @@ DEFAULTS: dict[str, Any] = {
     "data": {
         "store": None,  # path of a prepared store; None = synthetic data
         # normalize: ST-GCN pre-normalised coordinates (as NTU is prepared), else camera space
-        "synthetic": {"num_samples": 480, "frames": 48, "seed": 0, "normalize": False},
+        # style: per-sample variation of the motion in [0, 1] (0 = each class's template)
+        "synthetic": {"num_samples": 480, "frames": 48, "seed": 0, "normalize": False, "style": 0.0},
         "conventions": None,  # None = every convention of the store
         # pre-train on the train part of this split (xsub / xview / xset); None = the store's
         # first split if it has one (no test-subject leakage), "all" = every sample

@@ -311,6 +311,7 @@ class Trainer:
                     T=int(syn.frames),
                     seed=int(syn.seed),
                     normalize=bool(syn.normalize),
+                    style=float(syn.get("style", 0.0)),
                 )
             if self.world > 1:
                 torch.distributed.barrier()

@@ -155,3 +155,25 @@ def test_store_splits_and_meta(tmp_path):
 def test_bad_arguments(kw):
     with pytest.raises(ValueError):
         generate(num_samples=10, T=16, **kw)
+
+
+def test_style_varies_the_motion_per_sample_and_zero_keeps_the_templates():
+    base = generate(num_samples=48, T=32, seed=5, normalize=True)
+    same = generate(num_samples=48, T=32, seed=5, normalize=True, style=0.0)
+    styled = generate(num_samples=48, T=32, seed=5, normalize=True, style=1.0)
+    again = generate(num_samples=48, T=32, seed=5, normalize=True, style=1.0)
+    for conv in base["data"]:
+        assert np.array_equal(base["data"][conv], same["data"][conv])  # style 0: the stream as before
+        assert np.array_equal(styled["data"][conv], again["data"][conv])  # deterministic in the seed
+        assert np.isfinite(styled["data"][conv]).all()
+    x0, x1 = base["data"]["ntu25"][..., 0], styled["data"]["ntu25"][..., 0]
+    valid = np.arange(32)[None, :] < base["lengths"][:, None]
+    # every sample moves differently, by centimetres to decimetres, not metres
+    per_sample = np.abs(x1 - x0).transpose(0, 2, 1, 3)[valid].reshape(-1).mean()
+    assert 0.005 < per_sample < 0.2, per_sample
+    # same class, same subject template: the styled samples of a class differ more among themselves
+    spread0 = np.std(x0[base["labels"] == 0], axis=0).mean()
+    spread1 = np.std(x1[styled["labels"] == 0], axis=0).mean()
+    assert spread1 > spread0
+    with pytest.raises(ValueError, match="style"):
+        generate(num_samples=4, T=16, style=1.5)

@@ -42,6 +42,47 @@ def _subjects(rng: np.random.Generator, num_subjects: int) -> dict[str, np.ndarr
     )
 
 
+# Per-sample style (`style` > 0): the standard deviation, in radians at style=1, of the smooth
+# random deviation added to each degree of freedom of the first actor. Real people do not
+# execute a template: each repetition has its own posture, amplitude and timing per joint.
+STYLE_DOF_SCALE = {
+    "spine_bend": 0.12,
+    "spine_lean": 0.08,
+    "spine_twist": 0.12,
+    "neck_nod": 0.15,
+    "head_turn": 0.2,
+    **{f"{s}_sh_flex": 0.35 for s in "lr"},
+    **{f"{s}_sh_abd": 0.25 for s in "lr"},
+    **{f"{s}_sh_hz": 0.25 for s in "lr"},
+    **{f"{s}_elbow": 0.35 for s in "lr"},
+    **{f"{s}_wrist": 0.3 for s in "lr"},
+    **{f"{s}_hip_flex": 0.1 for s in "lr"},
+    **{f"{s}_hip_abd": 0.05 for s in "lr"},
+    **{f"{s}_knee": 0.12 for s in "lr"},
+}
+_NON_NEGATIVE = {f"{s}_{j}" for s in "lr" for j in ("elbow", "knee")}  # joints that cannot over-extend
+
+
+def _smooth_noise(rng: np.random.Generator, s: np.ndarray) -> np.ndarray:
+    """(n, T) smooth random signals of unit-order amplitude over the phase s (n, T): an offset
+    plus two sinusoids of 0.3-2 cycles per action, random phases."""
+    n = s.shape[0]
+    out = rng.normal(0.0, 0.6, (n, 1)) + np.zeros_like(s)
+    for _ in range(2):
+        freq, phase, amp = rng.uniform(0.3, 2.0, (n, 1)), rng.uniform(0, 2 * np.pi, (n, 1)), rng.normal(0, 0.55, (n, 1))
+        out += amp * np.sin(2 * np.pi * freq * s + phase)
+    return out
+
+
+def _apply_style(rng: np.random.Generator, dof: dict[str, np.ndarray], s: np.ndarray, style: float) -> dict:
+    """The actor-0 degrees of freedom with each sample's own smooth deviation (STYLE_DOF_SCALE)."""
+    dof = dict(dof)
+    for name, scale in STYLE_DOF_SCALE.items():
+        value = np.broadcast_to(dof.get(name, 0.0), s.shape) + style * scale * _smooth_noise(rng, s)
+        dof[name] = np.maximum(value, 0.0) if name in _NON_NEGATIVE else value
+    return dof
+
+
 def _render_class(
     rng: np.random.Generator,
     label: int,
@@ -51,11 +92,15 @@ def _render_class(
     T: int,
     out: dict[str, np.ndarray],
     normalize: bool = False,
+    style: float = 0.0,
 ):
     """Render n samples of one class into out[conv] (n, 3, T, V, 2) views; returns lengths (n,).
 
     normalize: ST-GCN's pre-normalisation (as `prepare ntu` applies to NTU), computed from the
-    body of actor 0 and applied to every convention alike (see `_normalization`)."""
+    body of actor 0 and applied to every convention alike (see `_normalization`).
+    style: per-sample variation of the motion itself (0 = the class template with the
+    subject's amplitude and tempo only): a smooth random deviation of every joint angle
+    (`STYLE_DOF_SCALE` times style) and a non-uniform speed along the action."""
     name, fn, dur, actors = ACTIONS[label]
     n = len(subj)
     col = lambda v: np.asarray(v, dtype=np.float64)[:, None]  # noqa: E731
@@ -66,6 +111,10 @@ def _render_class(
     frame = np.arange(T)[None, :]
     u = frame / np.maximum(lengths[:, None] - 1, 1)
     s = np.clip((u - lead[:, None]) / (1.0 - lead[:, None] - tail[:, None]), 0.0, 1.0)
+    style_rng = np.random.default_rng(rng.integers(2**63)) if style > 0 else None  # style=0: the stream as before
+    if style_rng is not None:  # speed varies along the action: s + a sin(pi s) / pi, monotone for |a| < 1
+        a = style_rng.uniform(-0.3, 0.3, (n, 1)) * style
+        s = np.clip(s + a * np.sin(np.pi * s) / np.pi, 0.0, 1.0)
     params = dict(
         amp=col(subjects["amp"][subj] * rng.uniform(0.9, 1.1, n)),
         reps=col(rng.uniform(0.8, 1.25, n)),
@@ -73,6 +122,8 @@ def _render_class(
         phase=col(rng.uniform(-0.5, 0.5, n)),
     )
     dof_all = fn(s, params)
+    if style_rng is not None:
+        dof_all = _apply_style(style_rng, dof_all, s, style)
     shape = (n, T)
 
     views = np.deg2rad(np.array([VIEW_YAW_DEG[int(c)] for c in cams]) + rng.uniform(-6, 6, n))
@@ -183,6 +234,7 @@ def generate(
     num_classes: int = MAX_CLASSES,
     num_subjects: int = 10,
     normalize: bool = False,
+    style: float = 0.0,
 ):
     """Generate the arrays of a synthetic dataset in memory (see `make_synthetic_store`).
 
@@ -201,6 +253,8 @@ def generate(
         raise ValueError(f"need num_samples >= 1 and T >= 8, got {num_samples} and {T}")
     if num_subjects < 2:
         raise ValueError("need at least 2 subjects (one to train, one to test)")
+    if not 0.0 <= style <= 1.0:
+        raise ValueError(f"style must be in [0, 1], got {style}")
     rng = np.random.default_rng(seed)
     subjects = _subjects(rng, num_subjects)
     # Sample i has class i % num_classes: every class is a strided view of the output
@@ -216,7 +270,7 @@ def generate(
         for start in range(0, count, chunk):
             rows = slice(label + start * num_classes, label + min(count, start + chunk) * num_classes, num_classes)
             views = {conv: data[conv][rows] for conv in conventions}
-            lengths[rows] = _render_class(rng, label, subj[rows], cams[rows], subjects, T, views, normalize)
+            lengths[rows] = _render_class(rng, label, subj[rows], cams[rows], subjects, T, views, normalize, style)
     return dict(
         data=data,
         lengths=lengths,

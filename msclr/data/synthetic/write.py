@@ -24,6 +24,7 @@ def make_synthetic_store(
     overwrite: bool = True,
     durable: bool = False,
     normalize: bool = False,
+    style: float = 0.0,
 ) -> Store:
     """Write a synthetic multi-skeleton store to `out_dir` and open it.
 
@@ -32,9 +33,10 @@ def make_synthetic_store(
     `train_subjects` (default: the first 70 %) train in the ``xsub`` split.
     durable=False skips fsync (the data can be regenerated from the seed); files are still
     replaced atomically. normalize: ST-GCN pre-normalised coordinates (as NTU after `prepare
-    ntu`) instead of camera space.
+    ntu`) instead of camera space. style: per-sample variation of the motion in [0, 1] (see
+    `render._render_class`); 0 renders each class's template with the subject's amplitude and tempo.
     """
-    g = generate(num_samples, conventions, T, seed, num_classes, num_subjects, normalize)
+    g = generate(num_samples, conventions, T, seed, num_classes, num_subjects, normalize, style)
     if train_subjects is None:
         train_subjects = list(range(1, max(1, round(0.7 * num_subjects)) + 1))
     train_subjects = set(int(s) for s in train_subjects)
@@ -67,6 +69,7 @@ def make_synthetic_store(
                 num_subjects=num_subjects,
                 train_subjects=sorted(train_subjects),
                 normalize=normalize,
+                style=style,
             ),
             coordinates="metres, ST-GCN pre-normalised (spine-centred per frame, spine +z, shoulders +x)"
             if normalize
