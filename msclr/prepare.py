@@ -79,59 +79,54 @@ def cmd_ntu(args) -> int:
     return 1 if args.strict and report.skipped else 0
 
 
-def cmd_stgcn(args) -> int:
+def _import(args, importer: str, source, **options) -> int:
+    """The shared shape of the importers: import `source` into args.out, derive, print the store."""
     from .data import importers
 
-    store = importers.import_stgcn(
+    store = getattr(importers, importer)(source, args.out, overwrite=args.overwrite, **options)
+    store = _maybe_derive(store, store.conventions[0], args.derive)
+    print(store)
+    return 0
+
+
+def cmd_stgcn(args) -> int:
+    return _import(
+        args,
+        "import_stgcn",
         args.data_dir,
-        args.out,
         split=args.split,
         parts=args.parts,
         convention=args.convention,
         unit=args.unit,
         dataset=args.name,
         num_classes=args.num_classes,
-        overwrite=args.overwrite,
     )
-    store = _maybe_derive(store, store.conventions[0], args.derive)
-    print(store)
-    return 0
 
 
 def cmd_ctrgcn(args) -> int:
-    from .data import importers
-
-    store = importers.import_ctrgcn(
+    return _import(
+        args,
+        "import_ctrgcn",
         args.npz,
-        args.out,
         split=args.split,
         convention=args.convention,
         persons=args.persons,
         unit=args.unit,
         dataset=args.name,
-        overwrite=args.overwrite,
     )
-    store = _maybe_derive(store, store.conventions[0], args.derive)
-    print(store)
-    return 0
 
 
 def cmd_pyskl(args) -> int:
-    from .data import importers
-
-    store = importers.import_pyskl(
+    return _import(
+        args,
+        "import_pyskl",
         args.pkl,
-        args.out,
         convention=args.convention,
         max_persons=args.persons,
         unit=args.unit,
         dataset=args.name,
         num_classes=args.num_classes,
-        overwrite=args.overwrite,
     )
-    store = _maybe_derive(store, store.conventions[0], args.derive)
-    print(store)
-    return 0
 
 
 def cmd_estimator(args) -> int:
@@ -156,20 +151,17 @@ def cmd_folder(args) -> int:
     conv = importers.folder_convention(args.folder, args.convention)
     for target in _derive_targets(args.derive, conv):  # a bad --derive fails before anything is written
         derive.joint_matrix(conv, target)
-    store = importers.import_folder(
+    return _import(
+        args,
+        "import_folder",
         args.folder,
-        args.out,
         convention=args.convention,
         unit=args.unit,
         max_persons=args.persons,
         dataset=args.name,
-        overwrite=args.overwrite,
         keep_first_persons=args.keep_first_persons,
         normalize=args.normalize,
     )
-    store = _maybe_derive(store, store.conventions[0], args.derive)
-    print(store)
-    return 0
 
 
 def cmd_derive(args) -> int:
@@ -196,6 +188,7 @@ def cmd_synthetic(args) -> int:
         num_classes=args.num_classes,
         num_subjects=args.num_subjects,
         normalize=args.normalize,
+        style=args.style,
     )
     print(f"{store} in {time.perf_counter() - t:.1f} s")
     return 0
@@ -324,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-classes", type=int, default=16)
     s.add_argument("--num-subjects", type=int, default=10)
     s.add_argument("--normalize", action="store_true", help="ST-GCN pre-normalised coordinates (default: camera space)")
+    s.add_argument(
+        "--style", type=float, default=0.0, help="per-sample variation of the motion in [0, 1] (0: class templates)"
+    )
     s.add_argument("--conventions", default=None, help="comma-separated (default: every built-in convention)")
     s.set_defaults(func=cmd_synthetic)
     return p
