@@ -1,4 +1,4 @@
-"""Build of msclr and its extension msclr._C (docs/design.md section 5).
+"""Build of msclr and its extension msclr._C (docs/architecture.md section 5).
 
 * C++ sources (csrc/*.cpp, csrc/cpu/*.cpp) are always built.
 * CUDA sources (csrc/cuda/*) are built when torch is a CUDA build and nvcc is found;

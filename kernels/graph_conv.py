@@ -1,4 +1,4 @@
-"""Triton kernels of the masked spatial graph convolution (docs/design.md 3.1).
+"""Triton kernels of the masked spatial graph convolution (docs/architecture.md 3.1).
 
     y[n,o,t,w] = sum_k sum_v A_eff[l_n,k,v,w] (sum_c W[k,o,c] x[n,c,t,v] + b[k,o]),  A_eff = A * importance
 

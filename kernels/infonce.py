@@ -1,9 +1,8 @@
-"""Triton kernels of msclr::infonce_queue (docs/design.md 3.2): one streaming pass over the queue.
+"""Triton kernels of msclr::infonce_queue (docs/architecture.md 3.2): one streaming pass over the queue.
 
 Same contract and formulas as msclr.ops.reference.infonce_queue_forward; the loss, lse, top-k,
 the AimCLR divergence AND the gradients dq = d loss_i/d q_i, dq2 = d div_i/d q2_i all come out
-of a single pass over the queue (the backward only scales dq/dq2: the queue is overwritten by
-enqueue before backward runs, so nothing may re-read it later). Two kernels:
+of a single pass over the queue (why: docs/architecture.md 3.2). Two kernels:
 
 * `_stream`: grid (query blocks, queue splits). A program holds BLOCK_N queries and streams its
   split of the queue in BLOCK_Q-row tiles, flash-attention style: logits u = q.tile^T/tau for the

@@ -1,4 +1,4 @@
-"""UTD-MHAD importer (the real dataset when present, docs/design.md section 8; hand-made .mat files always),
+"""UTD-MHAD importer (the real dataset when present, docs/architecture.md section 8; hand-made .mat files always),
 derived conventions, and the prepare CLI for them."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _write_mat(path: Path, T=30, seed=0, **override):
     return d
 
 
-@pytest.mark.skipif(UTD is None, reason="the UTD-MHAD data (docs/design.md section 8) is not present")
+@pytest.mark.skipif(UTD is None, reason="the UTD-MHAD data (docs/architecture.md section 8) is not present")
 def test_real_utd_mhad(tmp_path):
     rc = prepare_main(["utd-mhad", "--raw", str(UTD), "--out", str(tmp_path / "utd"), "--derive", "all", "--strict"])
     assert rc == 0

@@ -234,7 +234,7 @@ def test_random_init_is_the_floor_with_calibrated_batchnorm(ckpt, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(UTD is None, reason="the UTD-MHAD data (docs/design.md section 8) is not present")
+@pytest.mark.skipif(UTD is None, reason="the UTD-MHAD data (docs/architecture.md section 8) is not present")
 def test_utd_mhad_reproduction_runs_end_to_end_and_resumes(tmp_path, capsys):
     """The documented study on real data, with a tiny budget: every stage runs, the table is
     written, and a second invocation reuses the finished stages."""

@@ -33,7 +33,7 @@ BUILTIN_COUNTS = {
 }
 BUILTINS = sorted(BUILTIN_COUNTS)
 
-# docs/design.md section 9: NTU (Kinect v2) joints, 0-based.
+# docs/architecture.md section 9: NTU (Kinect v2) joints, 0-based.
 NTU_JOINTS_CAMEL = [
     "SpineBase",
     "SpineMid",
@@ -61,7 +61,7 @@ NTU_JOINTS_CAMEL = [
     "HandTipRight",
     "ThumbRight",
 ]
-# docs/design.md section 9: ST-GCN 'ntu-rgb+d' edges, 1-based, centre 21 (1-based).
+# docs/architecture.md section 9: ST-GCN 'ntu-rgb+d' edges, 1-based, centre 21 (1-based).
 STGCN_NTU_EDGES_1BASED = [
     (1, 2),
     (2, 21),
@@ -325,7 +325,7 @@ def test_builtin_to_dict_round_trip(name):
 def test_builtin_units():
     assert skeletons.get("ntu25").unit == "m"
     assert skeletons.get("kinect_v1_20").unit == "m"
-    for name in ("smpl24", "smplx42", "berkeley_mhad43"):  # MeTRAbs output, docs/design.md section 9
+    for name in ("smpl24", "smplx42", "berkeley_mhad43"):  # MeTRAbs output, docs/architecture.md section 9
         assert skeletons.get(name).unit == "mm"
     assert skeletons.get("openpose18").unit == "px"
 
@@ -355,7 +355,7 @@ def test_ntu25_matches_stgcn():
     assert conv.bones == tuple(_ntu_edges_0based())
     assert conv.centre == 20
     assert conv.joints[20] == "spine_shoulder"
-    # Joint order: docs/design.md section 9 names, CamelCase -> lower_snake_case.
+    # Joint order: docs/architecture.md section 9 names, CamelCase -> lower_snake_case.
     expected = [re.sub(r"(?<!^)([A-Z])", r"_\1", n).lower() for n in NTU_JOINTS_CAMEL]
     assert list(conv.joints) == expected
     # parents reproduces ST-GCN's (child, parent) orientation exactly.

@@ -1,10 +1,8 @@
 // msclr::infonce_queue: schema, shared argument checks and the CPU kernel.
 //
-// Cross-skeleton InfoNCE with a queue of negatives (docs/design.md 3.2), its gradient and the
-// optional top-k / AimCLR divergence outputs, in ONE streaming pass over the queue. The
-// gradient is produced here, in the forward, because the training step overwrites the
-// queue (enqueue) before backward runs: the autograd backward (msclr/ops/infonce.py) only
-// scales dq / dq2 by the incoming per-sample gradients and never reads the queue.
+// Cross-skeleton InfoNCE with a queue of negatives (docs/architecture.md 3.2), its gradient and the
+// optional top-k / AimCLR divergence outputs, in ONE streaming pass over the queue (why the
+// gradient comes out of the forward: docs/architecture.md 3.2).
 //
 // Per query i the pass keeps flash-attention style running state over queue rows j < valid:
 //   m, l   running max / sum of exp(u_ij - m),   u_ij = q_i . queue_j / tau

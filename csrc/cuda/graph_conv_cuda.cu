@@ -1,4 +1,4 @@
-// CUDA kernels of msclr::masked_graph_conv(_backward) (docs/design.md 3.1). Raw pointers only.
+// CUDA kernels of msclr::masked_graph_conv(_backward) (docs/architecture.md 3.1). Raw pointers only.
 //
 // The aggregation over a joint's few neighbours is a gather from the neighbour tables
 // (see graph_conv_launchers.h) into shared memory; the channel mixing is a shared-memory tiled

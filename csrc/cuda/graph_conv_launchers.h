@@ -1,5 +1,5 @@
 // Raw-pointer launchers of the masked graph convolution's CUDA kernels (graph_conv_cuda.cu).
-// No ATen here (docs/design.md section 5); tensors, checks and the neighbour tables are prepared in
+// No ATen here (docs/architecture.md section 5); tensors, checks and the neighbour tables are prepared in
 // graph_conv_cuda_register.cpp.
 //
 // Conventions shared by all launchers:

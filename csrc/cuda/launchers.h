@@ -1,5 +1,5 @@
 // Raw-pointer launchers of the CUDA kernels. No ATen here: .cu files stay
-// fast to compile and independent of torch's headers (docs/design.md section 5).
+// fast to compile and independent of torch's headers (docs/architecture.md section 5).
 #pragma once
 #include <cuda_runtime.h>
 #include <cstdint>

@@ -1,4 +1,4 @@
-"""The multi-skeleton store: one directory per dataset (docs/design.md section 6).
+"""The multi-skeleton store: one directory per dataset (docs/architecture.md section 6).
 
 Layout of a store directory::
 

@@ -2,7 +2,7 @@
 
 Every protocol works on an `EvalContext` (checkpoint + store + split + conventions) and
 returns a result dict that `__main__` writes as the JSON report. Hyper-parameters default
-to SkeletonCLR/AimCLR's (docs/design.md section 7).
+to SkeletonCLR/AimCLR's (docs/architecture.md section 7).
 """
 
 from __future__ import annotations

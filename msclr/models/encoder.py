@@ -1,4 +1,4 @@
-"""The unified ST-GCN encoder over mixed skeleton conventions (docs/design.md section 7)."""
+"""The unified ST-GCN encoder over mixed skeleton conventions (docs/architecture.md section 7)."""
 
 from __future__ import annotations
 

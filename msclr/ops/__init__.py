@@ -1,4 +1,4 @@
-"""Public fused ops of msclr (docs/design.md sections 3 and 4).
+"""Public fused ops of msclr (docs/architecture.md sections 3 and 4).
 
 Each op has a readable `reference` (msclr.ops.reference) beside its fused backends;
 `backend="auto"` chooses per device (see msclr.ops.backends).

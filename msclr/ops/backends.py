@@ -1,4 +1,4 @@
-"""Backend choice for the fused ops (docs/design.md section 4).
+"""Backend choice for the fused ops (docs/architecture.md section 4).
 
 `auto` picks the fastest implemented backend that can run on the tensors' device;
 a backend missing because the extension is not built (or Triton cannot run)

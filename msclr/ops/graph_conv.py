@@ -106,7 +106,7 @@ if _ext.has_op("masked_graph_conv_backward"):
 
 
 # ---------------------------------------------------------------- triton backend: kernels/graph_conv.py
-# Opaque custom ops around the Triton launches (docs/design.md section 4). The kernel module is
+# Opaque custom ops around the Triton launches (docs/architecture.md section 4). The kernel module is
 # imported on first use: Triton reads TRITON_INTERPRET when the kernels are defined.
 @torch.library.custom_op("msclr::masked_graph_conv_triton", mutates_args=())
 def _triton_forward(
@@ -167,7 +167,7 @@ def masked_graph_conv(
     importance: Tensor | None = None,
     backend: str = "auto",
 ) -> Tensor:
-    """Masked spatial graph convolution over per-sample skeleton layouts (docs/design.md 3.1).
+    """Masked spatial graph convolution over per-sample skeleton layouts (docs/architecture.md 3.1).
 
     y[n,o,t,w] = sum_k sum_v (A*importance)[l_n,k,v,w] (sum_c W[k,o,c] x[n,c,t,v] + b[k,o])
 

@@ -73,11 +73,7 @@ register_backend("infonce_queue", "reference")
 
 # ---------------------------------------------------------------- fused backends
 # Every fused backend computes the same six outputs as the reference in ONE streaming pass over
-# the queue (tiles, online max/sum as in flash-attention; never N x Q logits). The "backward"
-# work, dq = d loss_i/d q_i and dq2 = d div_i/d q2_i, is streamed in that same pass (as fused
-# linear cross-entropy does), so the autograd backward below only scales the saved dq/dq2 by
-# the incoming per-sample gradients: it never re-reads the queue, which the training step
-# overwrites in place (enqueue) between forward and backward.
+# the queue, dq/dq2 included; the autograd backward below only scales them (docs/architecture.md 3.2).
 
 
 def _register_cpp_backends() -> None:
@@ -137,7 +133,7 @@ def infonce_queue(
     q2: Tensor | None = None,
     backend: str = "auto",
 ) -> InfoNCEOutput:
-    """Cross-skeleton InfoNCE with P positives per query and a queue of negatives (docs/design.md 3.2).
+    """Cross-skeleton InfoNCE with P positives per query and a queue of negatives (docs/architecture.md 3.2).
 
         s_ip = q_i.k_ip/tau   u_ij = q_i.queue_j/tau   lse_i = logsumexp_j u_ij
         loss = mean_i (1/P) sum_p [log(exp(s_ip) + exp(lse_i)) - s_ip]
@@ -153,13 +149,9 @@ def infonce_queue(
     momentum encoder in MoCo and get no gradient there either).
 
     Backends (`backend`: auto, reference, cpu, cuda, triton) never materialise the N x Q logits:
-    they stream the queue in tiles with an online max/sum. The "backward" stream of dq (and dq2)
-    happens in that SAME pass, inside the forward: d loss_i/d q_i and d div_i/d q2_i depend on
-    q_i and the constants only, so they are accumulated alongside the loss (as fused linear
-    cross-entropy does) and the autograd backward merely scales them by the incoming per-sample
-    gradients. The backward therefore never re-reads the queue, which a MoCo step overwrites in
-    place (enqueue) between forward and backward, and the queue is read once instead of twice.
-    The gradient is first order only (no double backward).
+    they stream the queue in tiles with an online max/sum, and the gradient of q (and q2) comes
+    out of that same pass, so the backward never re-reads the queue that a MoCo step overwrites
+    before backward (docs/architecture.md 3.2). The gradient is first order only.
     """
     if k.dim() == 2:
         k = k.unsqueeze(1)

@@ -1,4 +1,4 @@
-"""Readable pure-torch references of the fused ops (docs/design.md section 3): the ground truth.
+"""Readable pure-torch references of the fused ops (docs/architecture.md section 3): the ground truth.
 
 Forward and backward are written out explicitly so that every fused backend has
 a formula to compare against, gradient by gradient. Low-precision inputs are
@@ -118,10 +118,8 @@ def infonce_queue_forward(
     AimCLR divergence div_i = -sum_j p_ij log softmax(l2_i)_j over the candidates c = [k_i, queue],
     with p_i = softmax(l_i) of q (no gradient) and l2 the logits of q2.
 
-    loss_i depends on q_i only (keys and queue are constants), so its gradient is computed in
-    the same pass over the queue (as fused linear cross-entropy does) and the backward only
-    scales it. The backward therefore never reads the queue, which the training step
-    overwrites (enqueue) before backward runs. With sig_ip = sigmoid(lse_i - s_ip):
+    The gradient comes out of this pass and the backward only scales it, never reading the
+    queue (docs/architecture.md 3.2). With sig_ip = sigmoid(lse_i - s_ip):
         dq_i  = d loss_i/d q_i = 1/(P tau) sum_p sig_ip [ sum_j softmax(u_i)_j queue_j - k_ip ]
         dq2_i = d div_i/d q2_i = 1/tau sum_j (softmax(l2_i)_j - p_ij) c_j
     Returns (loss_i, lse, topk_idx, div_i, dq, dq2); div_i and dq2 are empty without q2, dq and
