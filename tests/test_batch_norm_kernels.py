@@ -2,7 +2,7 @@
 
 cpu kernels against the reference: values and every gradient, odd shapes (N=1, T=1, C=3/17,
 layouts of 20/25/43 joints mixed), residual / ReLU / dropout combinations, fp16/bf16 by the
-tolerance rule of docs/design.md section 8, float64 gradcheck, opcheck, torch.compile(fullgraph=True),
+tolerance rule of docs/architecture.md section 8, float64 gradcheck, opcheck, torch.compile(fullgraph=True),
 exact zeros on padded joints, running statistics and eval mode of the module.
 """
 
@@ -10,36 +10,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import assert_compiled_matches_eager, bn_problem, need_backend
 
-from msclr import skeletons
 from msclr.models import MaskedBatchNorm
-from msclr.ops import backends, masked_bn_apply, masked_bn_stats, reference
 from msclr.ops import batch_norm as bn_mod
+from msclr.ops import masked_bn_apply, masked_bn_stats, reference
 
-LAYOUTS = ("kinect_v1_20", "ntu25", "berkeley_mhad43")
-
-
-def need(backend: str) -> None:
-    reason = backends.why_unavailable(backend, "cpu")
-    if not reason and backend not in backends.IMPLEMENTED["masked_bn"]:
-        reason = f"masked_bn has no {backend} implementation in this build"
-    if reason:
-        pytest.skip(reason)
-
-
-def problem(n, c, t, names=LAYOUTS, dtype=torch.float32, seed=0):
-    """x (N, C, T, V) with garbage-free padding, its bool joint mask (N, V), scale/shift, residual."""
-    g = torch.Generator().manual_seed(seed)
-    table = skeletons.LayoutTable([skeletons.get(nm) for nm in names])
-    layout = torch.arange(n) % len(names)
-    mask = table.joint_mask[layout]
-    m = mask[:, None, None, :]
-    x = (torch.randn(n, c, t, table.v_max, generator=g) * 2 + 0.5) * m
-    scale = 1 + 0.5 * torch.randn(c, generator=g)
-    shift = torch.randn(c, generator=g)
-    res = torch.randn(n, c, t, table.v_max, generator=g) * m
-    acc = torch.float64 if dtype == torch.float64 else torch.float32
-    return x.to(dtype), mask, scale.to(acc), shift.to(acc), res.to(dtype)
+OPS = ("masked_bn",)
 
 
 SHAPES = {
@@ -54,8 +31,8 @@ SHAPES = {
 # --------------------------------------------------------------------------------------- stats
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_stats_matches_reference(shape):
-    need("cpu")
-    x, mask, *_ = problem(*SHAPES[shape])
+    need_backend("cpu", "cpu", OPS)
+    x, mask, *_ = bn_problem(*SHAPES[shape])
     x.requires_grad_()
     got = masked_bn_stats(x, mask, backend="cpu")
     want = masked_bn_stats(x, mask, backend="reference")
@@ -68,8 +45,8 @@ def test_stats_matches_reference(shape):
 
 
 def test_stats_ignore_padded_joints():
-    need("cpu")
-    x, mask, *_ = problem(4, 5, 3)
+    need_backend("cpu", "cpu", OPS)
+    x, mask, *_ = bn_problem(4, 5, 3)
     garbage = x + 7.0 * (~mask)[:, None, None, :]
     torch.testing.assert_close(
         masked_bn_stats(garbage, mask, backend="cpu"), reference.masked_bn_stats(x, mask), rtol=1e-6, atol=1e-6
@@ -100,9 +77,9 @@ def apply_with_grads(backend, x, mask, scale, shift, res, relu, p, seed, gy):
 @pytest.mark.parametrize("flags", FLAGS, ids=lambda f: f"res{int(f[0])}_relu{int(f[1])}_p{f[2]}")
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_apply_matches_reference(shape, flags):
-    need("cpu")
+    need_backend("cpu", "cpu", OPS)
     has_res, relu, p = flags
-    x, mask, scale, shift, res = problem(*SHAPES[shape])
+    x, mask, scale, shift, res = bn_problem(*SHAPES[shape])
     res = res if has_res else None
     seed = torch.tensor(1234567890123, dtype=torch.int64)
     gy = torch.randn(x.shape)
@@ -116,7 +93,7 @@ def test_apply_matches_reference(shape, flags):
 
 
 def test_dropout_keep_rate_and_seed():
-    need("cpu")
+    need_backend("cpu", "cpu", OPS)
     x = torch.ones(8, 16, 50, 43)
     mask = torch.ones(8, 43, dtype=torch.bool)
     one, zero = torch.ones(16), torch.zeros(16)
@@ -134,8 +111,8 @@ def test_dropout_keep_rate_and_seed():
 
 @pytest.mark.parametrize("backend", ["cpu", "reference"])
 def test_padded_joints_are_exactly_zero(backend):
-    need(backend)
-    x, mask, scale, shift, res = problem(5, 17, 3)
+    need_backend(backend, "cpu", OPS)
+    x, mask, scale, shift, res = bn_problem(5, 17, 3)
     x = x + 5.0 * (~mask)[:, None, None, :]  # garbage on padded joints must not leak
     for relu, r, p in ((False, None, 0.0), (True, res, 0.5)):
         out = masked_bn_apply(x, mask, scale, shift, residual=r, relu=relu, dropout=p, backend=backend)
@@ -146,8 +123,8 @@ def test_padded_joints_are_exactly_zero(backend):
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_low_precision(dtype):
     """Kernel error vs an fp32 reference at most ~2x that of the same computation in torch at dtype."""
-    need("cpu")
-    x32, mask, scale, shift, res32 = problem(6, 17, 5)
+    need_backend("cpu", "cpu", OPS)
+    x32, mask, scale, shift, res32 = bn_problem(6, 17, 5)
     x, res = x32.to(dtype), res32.to(dtype)
     seed = torch.tensor(99)
     gy = torch.randn(x.shape).to(dtype)
@@ -174,8 +151,8 @@ def test_low_precision(dtype):
 
 @pytest.mark.parametrize("backend", ["cpu", "reference"])
 def test_gradcheck_float64(backend):
-    need(backend)
-    x, mask, scale, shift, res = problem(3, 3, 2, dtype=torch.float64)
+    need_backend(backend, "cpu", OPS)
+    x, mask, scale, shift, res = bn_problem(3, 3, 2, dtype=torch.float64)
     seed = torch.tensor(7)
     res = res + 3.0  # keeps the ReLU input off its kink at padded joints (where it would be exactly 0)
     x, scale, shift, res = (v.requires_grad_() for v in (x, scale, shift, res))
@@ -191,7 +168,7 @@ def test_gradcheck_float64(backend):
 
 
 def _opcheck_args():
-    x, mask, scale, shift, res = problem(3, 5, 2)
+    x, mask, scale, shift, res = bn_problem(3, 5, 2)
     x.requires_grad_()
     scale.requires_grad_()
     shift.requires_grad_()
@@ -202,7 +179,7 @@ def _opcheck_args():
 
 @pytest.mark.parametrize("backend", ["cpu", "reference"])
 def test_opcheck(backend):
-    need(backend)
+    need_backend(backend, "cpu", OPS)
     x, mask, scale, shift, res, seed = _opcheck_args()
     if backend == "cpu":
         stats, apply = torch.ops.msclr.masked_bn_stats, torch.ops.msclr.masked_bn_apply
@@ -243,8 +220,8 @@ def module_run(backend, x, mask, res, train, seed=0, relu=True):
 @pytest.mark.parametrize("shape", ["mixed_c17", "n1_t1", "wide"])
 def test_module_fused_matches_reference(shape, train):
     """MaskedBatchNorm on the fused ops = the plain-torch version: output, every gradient, running stats."""
-    need("cpu")
-    x, mask, _, _, res = problem(*SHAPES[shape])
+    need_backend("cpu", "cpu", OPS)
+    x, mask, _, _, res = bn_problem(*SHAPES[shape])
     out, grads, bn = module_run("cpu", x, mask, res, train)
     out_ref, grads_ref, bn_ref = module_run("reference", x, mask, res, train)
     torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-5)
@@ -256,38 +233,43 @@ def test_module_fused_matches_reference(shape, train):
 
 def test_module_gradcheck_float64():
     """Through the statistics too (mean and variance depend on x) in float64."""
-    need("cpu")
-    x, mask, _, _, res = problem(3, 3, 2, dtype=torch.float64)
+    need_backend("cpu", "cpu", OPS)
+    x, mask, _, _, res = bn_problem(3, 3, 2, dtype=torch.float64)
     bn = MaskedBatchNorm(3, backend="cpu").double()
     x.requires_grad_()
     assert torch.autograd.gradcheck(lambda x: bn(x, mask), (x,))
 
 
+class BNUnit(torch.nn.Module):
+    """MaskedBatchNorm with a residual and ReLU over one fixed joint mask (training mode)."""
+
+    def __init__(self, mask, c=17):
+        super().__init__()
+        self.bn = MaskedBatchNorm(c, backend="cpu")
+        self.register_buffer("mask", mask)
+
+    def forward(self, x, res):
+        return self.bn(x, self.mask, residual=res, relu=True)
+
+
 def test_compile_fullgraph_module():
-    need("cpu")
-    torch._dynamo.reset()
-    x, mask, _, _, res = problem(5, 17, 3)
-    bn = MaskedBatchNorm(17, backend="cpu")
-
-    def f(x, res):
-        return bn(x, mask, residual=res, relu=True)
-
-    compiled = torch.compile(f, fullgraph=True)
-    xs = [v.detach().clone().requires_grad_() for v in (x, res)]
-    xc = [v.detach().clone().requires_grad_() for v in (x, res)]
-    out, out_c = f(*xs), compiled(*xc)
-    torch.testing.assert_close(out_c, out, rtol=1e-5, atol=1e-5)
-    gy = torch.randn(out.shape)
-    for a, b in zip(torch.autograd.grad(out, xs, gy), torch.autograd.grad(out_c, xc, gy)):
-        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    """Output, the gradients of x, residual, weight and bias, and the running statistics as in eager."""
+    need_backend("cpu", "cpu", OPS)
+    x, mask, _, _, res = bn_problem(5, 17, 3)
+    # twice: the running statistics move between the steps
+    steps = [(x.detach().requires_grad_(), res.detach().requires_grad_())] * 2
+    _, compiled_mod = assert_compiled_matches_eager(
+        lambda: BNUnit(mask), steps, rtol=1e-5, atol=1e-5, grad_rtol=1e-5, grad_atol=1e-5
+    )
+    bn = compiled_mod.bn
     # with dropout: the seed is drawn inside the graph; the compiled op still runs and masks padding
     out_d = torch.compile(lambda x: masked_bn_apply(x, mask, bn.weight.detach(), bn.bias.detach(), dropout=0.5))(x)
     assert (out_d.permute(0, 3, 1, 2)[~mask] == 0).all()
 
 
 def test_errors():
-    need("cpu")
-    x, mask, scale, shift, res = problem(2, 3, 2)
+    need_backend("cpu", "cpu", OPS)
+    x, mask, scale, shift, res = bn_problem(2, 3, 2)
     with pytest.raises(ValueError, match="mask"):
         masked_bn_stats(x, mask[:, :5], backend="cpu")
     with pytest.raises(ValueError, match="scale"):
@@ -300,7 +282,7 @@ def test_errors():
 
 def test_module_backend_without_bn_kernel_runs_plain_torch():
     """--backend cuda/triton pick the graph conv kernels; BatchNorm, which has none, runs plain torch."""
-    x, mask, _, _, res = problem(3, 5, 2)
+    x, mask, _, _, res = bn_problem(3, 5, 2)
     for backend in ("triton", "cuda"):
         assert MaskedBatchNorm(5, backend=backend)._bn_backend("cpu") == "reference"
     torch.manual_seed(0)
@@ -310,8 +292,8 @@ def test_module_backend_without_bn_kernel_runs_plain_torch():
 
 
 def test_module_residual_of_another_dtype_is_promoted():
-    need("cpu")
-    x, mask, _, _, res = problem(3, 5, 2)
+    need_backend("cpu", "cpu", OPS)
+    x, mask, _, _, res = bn_problem(3, 5, 2)
     bn, bn_ref = MaskedBatchNorm(5, backend="cpu"), MaskedBatchNorm(5, backend="reference")
     out = bn(x.bfloat16(), mask, residual=res, relu=True)
     want = bn_ref(x.bfloat16(), mask, residual=res, relu=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from helpers import assert_compiled_matches_eager, assert_no_graph_break, layout_table
 
 from msclr import skeletons
 from msclr.ops import enqueue, infonce_queue, masked_graph_conv
@@ -38,37 +39,29 @@ class TinyContrast(torch.nn.Module):
 
 
 def test_compile_fullgraph_forward_backward_matches_eager():
-    torch._dynamo.reset()
-    table = skeletons.LayoutTable([skeletons.get(n) for n in ("ntu25", "kinect_v1_20")])
-    torch.manual_seed(0)
-    eager = TinyContrast(table)
-    compiled_mod = TinyContrast(table)
-    compiled_mod.load_state_dict(eager.state_dict())
-    compiled = torch.compile(compiled_mod, fullgraph=True)
+    """Loss, gradients, the queue and its pointer, the top-k indices: as in eager over three steps."""
+    table = layout_table(("ntu25", "kinect_v1_20"))
     layout = torch.tensor([0, 1, 1, 0, 1, 0])
-    for step in range(3):
-        x1 = torch.randn(6, 3, 4, table.v_max) * table.joint_mask[layout][:, None, None, :]
-        x2 = x1 + 0.1 * torch.randn_like(x1) * table.joint_mask[layout][:, None, None, :]
-        le, te = eager(x1, x2, layout)
-        lc, tc = compiled(x1, x2, layout)
-        torch.testing.assert_close(lc, le, rtol=1e-5, atol=1e-5)
-        ge = torch.autograd.grad(le, list(eager.parameters()))
-        gc = torch.autograd.grad(lc, list(compiled_mod.parameters()))
-        for a, b in zip(gc, ge):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-        # the mutation of the queue survived compilation
-        torch.testing.assert_close(compiled_mod.queue, eager.queue)
+    mask = table.joint_mask[layout][:, None, None, :]
+    g = torch.Generator().manual_seed(0)
+    steps = []
+    for _ in range(3):
+        x1 = torch.randn(6, 3, 4, table.v_max, generator=g) * mask
+        steps.append((x1, x1 + 0.1 * torch.randn(x1.shape, generator=g) * mask, layout))
+
+    def check_step(step, eager, compiled_mod, *_):  # the mutation of the queue survived compilation
         assert compiled_mod.ptr.item() == eager.ptr.item() == (6 * (step + 1)) % 32
-        if step > 0:
-            assert torch.equal(tc, te)
+
+    assert_compiled_matches_eager(
+        lambda: TinyContrast(table), steps, rtol=1e-5, atol=1e-5, grad_rtol=1e-4, grad_atol=1e-5, check_step=check_step
+    )
 
 
 def test_compile_reports_no_graph_break():
     torch._dynamo.reset()
-    table = skeletons.LayoutTable([skeletons.get("coco17")])
+    table = layout_table(("coco17",))
     mod = TinyContrast(table)
     layout = torch.zeros(4, dtype=torch.long)
     x = torch.randn(4, 3, 5, table.v_max)
-    explanation = torch._dynamo.explain(mod)(x, x, layout)
-    assert explanation.graph_break_count == 0, explanation.break_reasons
+    explanation = assert_no_graph_break(mod, x, x, layout)
     assert explanation.graph_count == 1

@@ -1,63 +1,32 @@
 """The fused masked_graph_conv backends (cpu, cuda, triton) against the reference.
 
 Values and every gradient, odd shapes, both orders of evaluation, bias/importance absent,
-dense adjacencies, fp16/bf16 by the tolerance rule of docs/design.md section 8, float64
+dense adjacencies, fp16/bf16 by the tolerance rule of docs/architecture.md section 8, float64
 gradcheck, opcheck, torch.compile(fullgraph=True), exact zeros on padded joints, errors.
 
-Triton without a GPU: `test_triton_under_interpreter` reruns this module's triton cases in a
-subprocess with TRITON_INTERPRET=1 (Triton reads it when kernels are defined, so setting it
-here would leak into the rest of the suite). In that child MSCLR_TRITON_INTERPRET_CHILD=1.
+Triton without a GPU: `test_triton_under_interpreter` reruns this module's triton-interpreter
+cases in a child pytest with TRITON_INTERPRET=1 (helpers.run_triton_interpreter_child).
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
+from helpers import (
+    GPU,
+    assert_compiled_matches_eager,
+    graph_conv_problem,
+    need_backend,
+    run_triton_interpreter_child,
+    to,
+)
 
-from msclr import skeletons
 from msclr.ops import backends, masked_graph_conv, reference
 from msclr.ops import graph_conv as gc_mod
 
-CHILD = os.environ.get("MSCLR_TRITON_INTERPRET_CHILD") == "1"
-GPU = torch.cuda.is_available()
-FUSED = ["cpu", "cuda", "triton"]
-
-
-def device_for(backend: str) -> str:
-    """Skip (with the reason) unless `backend` can run here; the device its tensors live on."""
-    if backend == "triton" and not GPU and not CHILD:
-        pytest.skip("no GPU: the Triton kernels run under TRITON_INTERPRET=1 in test_triton_under_interpreter")
-    if CHILD and backend != "triton":
-        pytest.skip("the interpreter subprocess runs the triton cases only")
-    device = "cpu" if backend == "cpu" or (backend == "triton" and not GPU) else "cuda"
-    if device == "cuda" and not GPU:
-        pytest.skip(f"the {backend} backend needs a CUDA GPU; none is present")
-    reason = backends.why_unavailable(backend, device)
-    if reason:
-        pytest.skip(reason)
-    return device
-
-
-def problem(n, c_in, c_out, t, names=("kinect_v1_20", "ntu25", "berkeley_mhad43"), bias=True, importance=True, seed=0):
-    """A padded batch mixing the conventions `names` sample by sample, with its parameters."""
-    g = torch.Generator().manual_seed(seed)
-    table = skeletons.LayoutTable([skeletons.get(nm) for nm in names])
-    layout = torch.arange(n) % len(names)
-    mask = table.joint_mask[layout][:, None, None, :]
-    x = torch.randn(n, c_in, t, table.v_max, generator=g) * mask
-    K = table.num_partitions
-    W = torch.randn(K, c_out, c_in, generator=g) / c_in**0.5
-    b = torch.randn(K, c_out, generator=g) if bias else None
-    imp = 1 + 0.1 * torch.randn(table.A.shape, generator=g) if importance else None
-    return table, x, layout, W, b, imp
-
-
-def to(device, *tensors):
-    return [None if v is None else v.to(device) for v in tensors]
+OPS = ("masked_graph_conv",)  # what the fused_backend fixture requires of a backend
 
 
 def run_with_grads(backend, x, layout, A, W, b, imp, gy):
@@ -95,27 +64,26 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("backend", FUSED)
-def test_matches_reference(backend, case):
-    device = device_for(backend)
+def test_matches_reference(fused_backend, case):
+    backend, device = fused_backend
     n, c_in, c_out, t, bias, imp, names = CASES[case]
-    table, x, layout, W, b, imp_t = problem(n, c_in, c_out, t, names, bias, imp)
+    table, x, layout, W, b, imp_t = graph_conv_problem(n, c_in, c_out, t, names, bias, imp)
     assert_matches_reference(backend, device, table, x, layout, W, b, imp_t)
 
 
 @pytest.mark.parametrize("c_in,c_out", [(64, 128), (48, 20)])
 def test_cpu_many_frame_blocks_and_groups(c_in, c_out):
     """Shapes large enough that the CPU kernel splits frames into blocks and reduces in groups."""
-    device = device_for("cpu")
-    table, x, layout, W, b, imp = problem(9, c_in, c_out, 13, ("ntu25", "smplx42", "berkeley_mhad43"))
+    need_backend("cpu", "cpu", OPS)
+    device = "cpu"
+    table, x, layout, W, b, imp = graph_conv_problem(9, c_in, c_out, 13, ("ntu25", "smplx42", "berkeley_mhad43"))
     assert_matches_reference("cpu", device, table, x, layout, W, b, imp, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("backend", FUSED)
-def test_dense_adjacency(backend):
+def test_dense_adjacency(fused_backend):
     """A dense adjacency (every valid pair connected) beside a sparse one in the same batch."""
-    device = device_for(backend)
-    table, x, layout, W, b, imp = problem(4, 5, 7, 2, ("kinect_v1_20", "ntu25"))
+    backend, device = fused_backend
+    table, x, layout, W, b, imp = graph_conv_problem(4, 5, 7, 2, ("kinect_v1_20", "ntu25"))
     g = torch.Generator().manual_seed(3)
     dense = torch.rand(table.A.shape[1:], generator=g) * (table.joint_mask[0][:, None] & table.joint_mask[0][None, :])
     table.A = table.A.clone()
@@ -123,10 +91,9 @@ def test_dense_adjacency(backend):
     assert_matches_reference(backend, device, table, x, layout, W, b, imp, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("backend", FUSED)
-def test_padded_joints_are_exactly_zero(backend):
-    device = device_for(backend)
-    table, x, layout, W, b, imp = problem(3, 3, 17, 2)
+def test_padded_joints_are_exactly_zero(fused_backend):
+    backend, device = fused_backend
+    table, x, layout, W, b, imp = graph_conv_problem(3, 3, 17, 2)
     x = x + 5.0 * (~table.joint_mask[layout])[:, None, None, :]  # garbage on padded joints must not leak
     A, (x, layout, W, b, imp) = table.A.to(device), to(device, x, layout, W, b, imp)
     y = masked_graph_conv(x, layout, A, W, b, imp, backend=backend)
@@ -151,11 +118,10 @@ def same_dtype_torch(x, layout, A, W, b, imp, gy):
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("backend", FUSED)
-def test_low_precision_tolerance_rule(backend, dtype):
+def test_low_precision_tolerance_rule(fused_backend, dtype):
     """Error vs float64 on the rounded inputs at most 2x that of the same-dtype torch computation."""
-    device = device_for(backend)
-    table, x, layout, W, b, imp = problem(4, 16, 16, 3)
+    backend, device = fused_backend
+    table, x, layout, W, b, imp = graph_conv_problem(4, 16, 16, 3)
     A, (x, layout, W, b, imp) = table.A.to(device), to(device, x, layout, W, b, imp)
     xl, Wl, bl = x.to(dtype), W.to(dtype), b.to(dtype)
     gy = torch.randn(4, 16, 3, x.shape[3], device=device).to(dtype)
@@ -172,8 +138,9 @@ def test_low_precision_tolerance_rule(backend, dtype):
 
 
 def test_gradcheck_float64_cpu():
-    device = device_for("cpu")
-    table, x, layout, W, b, imp = problem(3, 2, 3, 2, ("coco17", "ntu25"))
+    need_backend("cpu", "cpu", OPS)
+    device = "cpu"
+    table, x, layout, W, b, imp = graph_conv_problem(3, 2, 3, 2, ("coco17", "ntu25"))
     A = table.A.double().to(device)
     args = [p.double().to(device).requires_grad_() for p in (x, W, b, imp)]
 
@@ -187,7 +154,7 @@ def test_gradcheck_float64_cpu():
     imp_fixed = args[3].detach()
     assert torch.autograd.gradcheck(lambda x_, w_, b_: f(x_, w_, b_, imp_fixed), args[:3])
     # the other order of evaluation (C_in > C_out) and no bias
-    table, x, layout, W, _, imp = problem(2, 5, 2, 2, ("coco17",), bias=False)
+    table, x, layout, W, _, imp = graph_conv_problem(2, 5, 2, 2, ("coco17",), bias=False)
     args = [p.double().requires_grad_() for p in (x, W, imp)]
     A = table.A.double()
     assert torch.autograd.gradcheck(
@@ -203,10 +170,9 @@ def backward_op(backend):
     return gc_mod._triton_backward if backend == "triton" else torch.ops.msclr.masked_graph_conv_backward.default
 
 
-@pytest.mark.parametrize("backend", FUSED)
-def test_opcheck(backend):
-    device = device_for(backend)
-    table, x, layout, W, b, imp = problem(2, 3, 4, 1)
+def test_opcheck(fused_backend):
+    backend, device = fused_backend
+    table, x, layout, W, b, imp = graph_conv_problem(2, 3, 4, 1)
     A, (x, layout, W, b, imp) = table.A.to(device), to(device, x, layout, W, b, imp)
     op = fused_op(backend)
     torch.library.opcheck(
@@ -236,28 +202,15 @@ class GraphConvUnit(torch.nn.Module):
 
 
 def test_compile_fullgraph_cpu_forward_backward():
-    device_for("cpu")
-    torch._dynamo.reset()
-    table, x, layout, *_ = problem(4, 3, 8, 3)
-    torch.manual_seed(0)
-    eager = GraphConvUnit(table, 3, 8, "cpu")
-    compiled_mod = GraphConvUnit(table, 3, 8, "cpu")
-    compiled_mod.load_state_dict(eager.state_dict())
-    explanation = torch._dynamo.explain(compiled_mod)(x, layout)
-    assert explanation.graph_break_count == 0, explanation.break_reasons
-    compiled = torch.compile(compiled_mod, fullgraph=True)
-    xe, xc = x.clone().requires_grad_(), x.clone().requires_grad_()
-    le, lc = eager(xe, layout), compiled(xc, layout)
-    torch.testing.assert_close(lc, le)
-    ge = torch.autograd.grad(le, [xe, *eager.parameters()])
-    gc = torch.autograd.grad(lc, [xc, *compiled_mod.parameters()])
-    for a, b in zip(gc, ge):
-        torch.testing.assert_close(a, b)
+    """No graph break; loss and the gradients of x and every parameter as in eager."""
+    need_backend("cpu", "cpu", OPS)
+    table, x, layout, *_ = graph_conv_problem(4, 3, 8, 3)
+    assert_compiled_matches_eager(lambda: GraphConvUnit(table, 3, 8, "cpu"), [(x.requires_grad_(), layout)])
 
 
 def test_cpu_result_does_not_depend_on_threads():
-    device_for("cpu")
-    table, x, layout, W, b, imp = problem(6, 20, 24, 7, ("ntu25", "smplx42", "berkeley_mhad43"))
+    need_backend("cpu", "cpu", OPS)
+    table, x, layout, W, b, imp = graph_conv_problem(6, 20, 24, 7, ("ntu25", "smplx42", "berkeley_mhad43"))
     gy = torch.randn(6, 24, 7, table.v_max)
     before = torch.get_num_threads()
     results = []
@@ -273,8 +226,8 @@ def test_cpu_result_does_not_depend_on_threads():
 
 
 def test_cpu_float64_and_non_contiguous_input():
-    device_for("cpu")
-    table, x, layout, W, b, imp = problem(3, 6, 5, 4)
+    need_backend("cpu", "cpu", OPS)
+    table, x, layout, W, b, imp = graph_conv_problem(3, 6, 5, 4)
     x_t = x.double().transpose(2, 3).contiguous().transpose(2, 3)  # same values, other strides
     assert not x_t.is_contiguous()
     y = masked_graph_conv(x_t, layout, table.A.double(), W.double(), b.double(), imp.double(), backend="cpu")
@@ -286,8 +239,8 @@ def test_cpu_float64_and_non_contiguous_input():
 
 
 def test_cpu_op_errors_name_the_tensor():
-    device_for("cpu")
-    table, x, layout, W, b, imp = problem(3, 3, 4, 2)
+    need_backend("cpu", "cpu", OPS)
+    table, x, layout, W, b, imp = graph_conv_problem(3, 3, 4, 2)
     op = torch.ops.msclr.masked_graph_conv
     with pytest.raises(RuntimeError, match=r"layout\[1\] = 7 is not a layout id in \[0, 3\)"):
         op(x, torch.tensor([0, 7, 1]), table.A, W, b, imp)
@@ -304,9 +257,7 @@ def test_cpu_op_errors_name_the_tensor():
 
 
 def test_backend_choice():
-    if CHILD:
-        pytest.skip("checked in the parent process")
-    device_for("cpu")
+    need_backend("cpu", "cpu", OPS)
     assert backends.resolve("masked_graph_conv", "auto", "cpu") == "cpu"
     with pytest.raises(RuntimeError, match="cuda backend runs on CUDA tensors"):
         backends.resolve("masked_graph_conv", "cuda", "cpu")
@@ -330,7 +281,6 @@ _AOT_BLOCKS = {
 }
 
 
-@pytest.mark.skipif(CHILD, reason="runs in the parent process")
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_triton_kernels_compile_for_h100(dtype):
     """The GPU code path of every Triton kernel through the real compiler (PTX and cubin for sm_90).
@@ -365,13 +315,8 @@ def test_triton_kernels_compile_for_h100(dtype):
         assert compiled.asm.get("cubin"), name
 
 
-@pytest.mark.skipif(GPU or CHILD, reason="with a GPU the triton cases run directly")
+@pytest.mark.slow
+@pytest.mark.skipif(GPU, reason="with a GPU the triton cases run directly")
 def test_triton_under_interpreter():
-    """Runs this module's triton cases on CPU with TRITON_INTERPRET=1, in a fresh process."""
-    pytest.importorskip("triton")
-    env = dict(os.environ, TRITON_INTERPRET="1", MSCLR_TRITON_INTERPRET_CHILD="1")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__, "-k", "triton"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    out = done.stdout + done.stderr
-    assert done.returncode == 0, out[-6000:]
-    assert " passed" in out and " failed" not in out, out[-3000:]
+    """This module's triton cases on CPU with TRITON_INTERPRET=1, in a child pytest (11 of them)."""
+    run_triton_interpreter_child(__file__, min_passed=11)

@@ -2,63 +2,28 @@
 
 The Triton kernels run on CPU under TRITON_INTERPRET=1 on small shapes. The interpreter has to be
 chosen before triton is imported, so those cases run in a child pytest process with the variable
-set (test_triton_interpreter_in_subprocess) and the rest of the suite is unaffected. CUDA and
-Triton-on-GPU tests skip without a GPU.
+set (test_triton_interpreter_in_subprocess, helpers.run_triton_interpreter_child) and the rest of
+the suite is unaffected. CUDA and Triton-on-GPU tests skip without a GPU.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import (
+    INTERPRETING,
+    assert_compiled_matches_eager,
+    infonce_problem,
+    need_backend,
+    run_triton_interpreter_child,
+    unit,
+)
 
-from msclr.ops import backends, enqueue, infonce_queue
+from msclr.ops import enqueue, infonce_queue
 from msclr.ops import infonce as nce_mod
 
-HAS_GPU = torch.cuda.is_available()
-INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"  # set before triton was imported (child process)
-# (backend, device): every fused backend that can exist, with the device its tests run on.
-CASES = [
-    pytest.param(("cpu", "cpu"), id="cpu"),
-    pytest.param(("triton", "cpu"), id="triton-interpreter"),
-    pytest.param(("cuda", "cuda"), id="cuda", marks=pytest.mark.gpu),
-    pytest.param(("triton", "cuda"), id="triton-gpu", marks=pytest.mark.gpu),
-]
-
-
-@pytest.fixture(params=CASES)
-def backend(request):
-    """(backend name, device); skips with the reason when the backend cannot run here."""
-    name, device = request.param
-    if device == "cuda" and not HAS_GPU:
-        pytest.skip("no CUDA GPU on this machine")
-    if name == "triton" and device == "cpu" and not INTERPRETING:
-        pytest.skip("runs in a child process under TRITON_INTERPRET=1 (test_triton_interpreter_in_subprocess)")
-    if name not in nce_mod._FORWARD:
-        pytest.skip(f"the {name} backend of infonce_queue is not built/installed here")
-    reason = backends.why_unavailable(name, device)
-    if reason:
-        pytest.skip(reason)
-    return name, device
-
-
-def unit(*shape, seed=0, dtype=torch.float32, device="cpu"):
-    g = torch.Generator().manual_seed(seed)
-    return F.normalize(torch.randn(*shape, generator=g, dtype=torch.float64), dim=-1).to(device=device, dtype=dtype)
-
-
-def problem(n, p, q_size, d, device="cpu", dtype=torch.float32, seed=0):
-    return (
-        unit(n, d, seed=seed + 1, dtype=dtype, device=device),
-        unit(n, p, d, seed=seed + 2, dtype=dtype, device=device),
-        unit(q_size, d, seed=seed + 3, dtype=dtype, device=device),
-        unit(n, d, seed=seed + 4, dtype=dtype, device=device),
-    )
+OPS = ("infonce_queue",)  # what the fused_backend fixture requires of a backend
 
 
 def run(name, q, k, queue, tau, valid=None, topk=0, q2=None, div_weight=0.7):
@@ -96,12 +61,12 @@ def assert_topk_matches(idx, q, queue, valid, topk, tol=1e-5):
 @pytest.mark.parametrize("P", [1, 3])
 @pytest.mark.parametrize("Q", [1, 17, 4096])
 @pytest.mark.parametrize("D", [64, 128])
-def test_matches_reference(backend, P, Q, D):
-    name, device = backend
+def test_matches_reference(fused_backend, P, Q, D):
+    name, device = fused_backend
     if name == "triton" and device == "cpu" and Q == 4096 and D == 128:
         pytest.skip("the Triton interpreter is slow: Q=4096 runs at D=64 only")
     n = 6
-    q, k, queue, q2 = problem(n, P, Q, D, device=device, seed=P + Q + D)
+    q, k, queue, q2 = infonce_problem(n, P, Q, D, device=device, seed=P + Q + D)
     valid = max(1, (2 * Q) // 3)  # a partially filled queue (the whole of it when Q = 1)
     topk = 5
     got, g_got = run(name, q, k, queue, 0.07, valid=valid, topk=topk, q2=q2)
@@ -121,10 +86,10 @@ def test_matches_reference(backend, P, Q, D):
     assert got.topk is None and got.divergence is None
 
 
-def test_raw_op_outputs_and_conventions(backend):
+def test_raw_op_outputs_and_conventions(fused_backend):
     """The op itself: six outputs with the reference's shapes/dtypes, empty where not asked for."""
-    name, device = backend
-    q, k, queue, q2 = problem(5, 2, 40, 16, device=device)
+    name, device = fused_backend
+    q, k, queue, q2 = infonce_problem(5, 2, 40, 16, device=device)
     valid = torch.tensor(33, device=device)
     op = nce_mod._FORWARD[name]
     for args in [(3, q2, True), (0, None, False), (2, None, True), (0, q2, False)]:
@@ -138,9 +103,9 @@ def test_raw_op_outputs_and_conventions(backend):
                 torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=f"output {i} with {args}")
 
 
-def test_empty_queue_and_fewer_valid_than_topk(backend):
-    name, device = backend
-    q, k, queue, q2 = problem(4, 3, 17, 64, device=device)
+def test_empty_queue_and_fewer_valid_than_topk(fused_backend):
+    name, device = fused_backend
+    q, k, queue, q2 = infonce_problem(4, 3, 17, 64, device=device)
     for valid in (0, 2):
         got, g_got = run(name, q, k, queue, 0.1, valid=valid, topk=5, q2=q2)
         want, g_want = run("reference", q, k, queue, 0.1, valid=valid, topk=5, q2=q2)
@@ -158,10 +123,9 @@ def test_empty_queue_and_fewer_valid_than_topk(backend):
 @pytest.mark.parametrize("threads", [1, 3])
 def test_cpu_thread_counts_agree(threads):
     """The cpu kernel splits the queue and the queries by thread count: every split merges to the same result."""
-    if "cpu" not in nce_mod._FORWARD:
-        pytest.skip("msclr._C (the cpu backend) is not built")
+    need_backend("cpu", "cpu", OPS)
     before = torch.get_num_threads()
-    q, k, queue, q2 = problem(300, 2, 3000, 32, seed=3)
+    q, k, queue, q2 = infonce_problem(300, 2, 3000, 32, seed=3)
     try:
         torch.set_num_threads(threads)
         got, g_got = run("cpu", q, k, queue, 0.1, valid=2900, topk=4, q2=q2)
@@ -175,20 +139,20 @@ def test_cpu_thread_counts_agree(threads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_topk_16_on_a_larger_queue(backend):
-    name, device = backend
+def test_topk_16_on_a_larger_queue(fused_backend):
+    name, device = fused_backend
     if name == "triton" and device == "cpu":
-        q, k, queue, _ = problem(3, 1, 300, 32, device=device, seed=5)
+        q, k, queue, _ = infonce_problem(3, 1, 300, 32, device=device, seed=5)
     else:
-        q, k, queue, _ = problem(33, 1, 5000, 64, device=device, seed=5)
+        q, k, queue, _ = infonce_problem(33, 1, 5000, 64, device=device, seed=5)
     out = infonce_queue(q, k, queue, 0.07, topk=16, valid=queue.shape[0] - 7, backend=name)
     assert_topk_matches(out.topk, q, queue, queue.shape[0] - 7, 16)
 
 
-def test_gradient_unaffected_by_enqueue_before_backward(backend):
+def test_gradient_unaffected_by_enqueue_before_backward(fused_backend):
     """MoCo enqueues the keys inside the step, before backward: the gradient must not see that."""
-    name, device = backend
-    q, k, queue, q2 = problem(6, 1, 24, 64, device=device)
+    name, device = fused_backend
+    q, k, queue, q2 = infonce_problem(6, 1, 24, 64, device=device)
     _, want = run(name, q, k, queue, 0.1, q2=q2)
     qa, q2a, live = q.clone().requires_grad_(), q2.clone().requires_grad_(), queue.clone()
     out = infonce_queue(qa, k, live, 0.1, q2=q2a, backend=name)
@@ -202,11 +166,11 @@ def test_gradient_unaffected_by_enqueue_before_backward(backend):
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_low_precision_error_at_most_twice_torch(backend, dtype):
+def test_low_precision_error_at_most_twice_torch(fused_backend, dtype):
     """Error vs float64 on the rounded inputs at most ~2x that of the same-dtype torch computation."""
-    name, device = backend
+    name, device = fused_backend
     n, p, qn, d = 8, 2, 64 if name == "triton" and device == "cpu" else 1024, 64
-    q, k, queue, q2 = problem(n, p, qn, d, device=device, dtype=dtype, seed=11)
+    q, k, queue, q2 = infonce_problem(n, p, qn, d, device=device, dtype=dtype, seed=11)
     tau = 0.07
     got, (gq, gq2) = run(name, q, k, queue, tau, q2=q2)
     assert got.losses.dtype == torch.float32 and gq.dtype == dtype and gq2.dtype == dtype
@@ -239,9 +203,9 @@ def test_low_precision_error_at_most_twice_torch(backend, dtype):
         assert err(mine, ref) <= 2 * err(lowp, ref) + 1e-6, f"{what}: {err(mine, ref)} vs torch {err(lowp, ref)}"
 
 
-def test_fp16_tau_007_does_not_overflow(backend):
+def test_fp16_tau_007_does_not_overflow(fused_backend):
     """Queries equal to queue rows give logits 1/0.07 ~ 14.3 (exp ~ 1.6e6, beyond fp16's 65504)."""
-    name, device = backend
+    name, device = fused_backend
     queue = unit(256, 64, seed=3, dtype=torch.float16, device=device)
     q = queue[:8].clone()
     k = unit(8, 64, seed=4, dtype=torch.float16, device=device)
@@ -252,10 +216,10 @@ def test_fp16_tau_007_does_not_overflow(backend):
     torch.testing.assert_close(gq.double(), gq_want, rtol=2e-2, atol=2e-3)
 
 
-def test_mixed_dtypes(backend):
+def test_mixed_dtypes(fused_backend):
     """An fp16 query against an fp32 queue (autocast-style) matches the reference."""
-    name, device = backend
-    q, k, queue, _ = problem(5, 2, 50, 64, device=device)
+    name, device = fused_backend
+    q, k, queue, _ = infonce_problem(5, 2, 50, 64, device=device)
     got, (g,) = run(name, q.half(), k, queue, 0.1, topk=2)
     want, (g_want,) = run("reference", q.half(), k, queue, 0.1, topk=2)
     torch.testing.assert_close(got.losses, want.losses, rtol=1e-5, atol=1e-5)
@@ -266,9 +230,8 @@ def test_mixed_dtypes(backend):
 
 
 def test_cpu_gradcheck_float64():
-    if "cpu" not in nce_mod._FORWARD:
-        pytest.skip("msclr._C (the cpu backend) is not built")
-    q, k, queue, q2 = problem(4, 2, 300, 6, dtype=torch.float64)
+    need_backend("cpu", "cpu", OPS)
+    q, k, queue, q2 = infonce_problem(4, 2, 300, 6, dtype=torch.float64)
 
     def losses(q_):
         return infonce_queue(q_, k, queue, 0.5, valid=290, topk=3, backend="cpu").losses
@@ -282,10 +245,10 @@ def test_cpu_gradcheck_float64():
     assert torch.autograd.gradcheck(divergence, (q2.clone().requires_grad_(),))
 
 
-def test_opcheck(backend):
-    name, device = backend
+def test_opcheck(fused_backend):
+    name, device = fused_backend
     op = nce_mod._FORWARD[name]
-    q, k, queue, q2 = problem(4, 2, 20, 16, device=device)
+    q, k, queue, q2 = infonce_problem(4, 2, 20, 16, device=device)
     valid = torch.tensor(13, device=device)
     torch.library.opcheck(op, (q.requires_grad_(), k, queue, valid, 0.1, 3, q2.requires_grad_(), True))
     torch.library.opcheck(op, (q.detach(), k, queue, valid, 0.1, 0, None, False))
@@ -313,28 +276,17 @@ class TinyMoCoStep(torch.nn.Module):
 
 
 def test_compile_fullgraph_step_with_enqueue_cpu():
-    if "cpu" not in nce_mod._FORWARD:
-        pytest.skip("msclr._C (the cpu backend) is not built")
-    torch._dynamo.reset()
-    torch.manual_seed(0)
-    eager = TinyMoCoStep("cpu")
-    compiled_mod = TinyMoCoStep("cpu")
-    compiled_mod.load_state_dict(eager.state_dict())
-    explanation = torch._dynamo.explain(TinyMoCoStep("cpu"))(torch.randn(8, 12), torch.randn(8, 12))
-    assert explanation.graph_break_count == 0, explanation.break_reasons
-    compiled = torch.compile(compiled_mod, fullgraph=True)
-    for step in range(4):  # the queue fills up over the steps (valid = 0, 8, 16, ...)
-        x1, x2 = torch.randn(8, 12), torch.randn(8, 12)
-        le, te = eager(x1, x2)
-        lc, tc = compiled(x1, x2)
-        torch.testing.assert_close(lc, le, rtol=1e-5, atol=1e-5)
-        ge = torch.autograd.grad(le, list(eager.parameters()))
-        gc = torch.autograd.grad(lc, list(compiled_mod.parameters()))
-        for a, b in zip(gc, ge):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(compiled_mod.queue, eager.queue)
+    need_backend("cpu", "cpu", OPS)
+
+    def check_step(step, eager, compiled_mod, *_):
         assert compiled_mod.ptr.item() == eager.ptr.item() == (8 * (step + 1)) % 40
-        assert torch.equal(tc, te)
+
+    # the queue fills up over the steps (valid = 0, 8, 16, ...); the top-k indices must be equal
+    g = torch.Generator().manual_seed(1)
+    steps = [(torch.randn(8, 12, generator=g), torch.randn(8, 12, generator=g)) for _ in range(4)]
+    assert_compiled_matches_eager(
+        lambda: TinyMoCoStep("cpu"), steps, rtol=1e-5, atol=1e-5, grad_rtol=1e-4, grad_atol=1e-5, check_step=check_step
+    )
 
 
 # ---------------------------------------------------------------- memory and errors
@@ -342,10 +294,9 @@ def test_compile_fullgraph_step_with_enqueue_cpu():
 
 def test_cpu_never_allocates_n_by_q():
     """The largest allocation inside the cpu op is far below one N x Q float32 logits matrix."""
-    if "cpu" not in nce_mod._FORWARD:
-        pytest.skip("msclr._C (the cpu backend) is not built")
+    need_backend("cpu", "cpu", OPS)
     n, qn = 128, 32768
-    q, k, queue, q2 = problem(n, 3, qn, 64)
+    q, k, queue, q2 = infonce_problem(n, 3, qn, 64)
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -357,9 +308,9 @@ def test_cpu_never_allocates_n_by_q():
     assert max(e.cpu_memory_usage for e in prof.events()) >= n * qn * 4  # the probe sees N x Q
 
 
-def test_bad_input_messages(backend):
-    name, device = backend
-    q, k, queue, _ = problem(4, 1, 10, 8, device=device)
+def test_bad_input_messages(fused_backend):
+    name, device = fused_backend
+    q, k, queue, _ = infonce_problem(4, 1, 10, 8, device=device)
     op = nce_mod._FORWARD[name]
     with pytest.raises((RuntimeError, ValueError), match="valid must be one int64"):
         op(q, k, queue, torch.tensor(3.0, device=device), 0.1, 0, None, False)
@@ -369,24 +320,17 @@ def test_bad_input_messages(backend):
         with pytest.raises((RuntimeError, TypeError), match="float64"):
             op(q.double(), k.double(), queue.double(), torch.tensor(3, device=device), 0.1, 0, None, False)
     if name == "cuda":
-        big = problem(4, 1, 10, 256, device=device)
+        big = infonce_problem(4, 1, 10, 256, device=device)
         with pytest.raises(RuntimeError, match="exceeds the CUDA kernels' maximum"):
             op(big[0], big[1], big[2], torch.tensor(3, device=device), 0.1, 0, None, False)
 
 
+@pytest.mark.slow
 def test_triton_interpreter_in_subprocess():
     """The triton-interpreter cases of this module, in a child pytest with TRITON_INTERPRET=1."""
-    if INTERPRETING:
-        pytest.skip("TRITON_INTERPRET=1 here: the triton-interpreter cases run in this process")
     if "triton" not in nce_mod._FORWARD:
         pytest.skip("triton is not installed")
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    cmd = [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-k", "triton-interpreter"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    tail = proc.stdout[-6000:] + proc.stderr[-2000:]
-    assert proc.returncode == 0, tail
-    passed = re.search(r"(\d+) passed", proc.stdout)
-    assert passed and int(passed.group(1)) >= 20, tail
+    run_triton_interpreter_child(__file__, min_passed=20)
 
 
 def test_triton_kernels_compile_for_sm90_without_a_gpu():

@@ -9,31 +9,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
+from helpers import infonce_problem, needs_backend
 
-from msclr.ops import backends
 from msclr.ops import infonce as nce_mod
 
 N, P, Q, D = 5, 2, 300, 16  # 300 queue rows: two tiles, so the running max crosses a tile boundary
 
-pytestmark = pytest.mark.skipif(
-    "cpu" not in nce_mod._FORWARD or bool(backends.why_unavailable("cpu", "cpu")),
-    reason="the C++ CPU kernel of infonce_queue is not built",
-)
-
-
-def unit(*shape, seed, dtype):
-    g = torch.Generator().manual_seed(seed)
-    return F.normalize(torch.randn(*shape, generator=g, dtype=torch.float64), dim=-1).to(dtype)
+pytestmark = needs_backend("cpu", "cpu", "infonce_queue")
 
 
 def inputs(dtype):
-    return {
-        "q": unit(N, D, seed=1, dtype=dtype),
-        "k": unit(N, P, D, seed=2, dtype=dtype),
-        "queue": unit(Q, D, seed=3, dtype=dtype),
-        "q2": unit(N, D, seed=4, dtype=dtype),
-    }
+    return dict(zip(("q", "k", "queue", "q2"), infonce_problem(N, P, Q, D, dtype=dtype)))
 
 
 def outputs(name, x, valid, q2):

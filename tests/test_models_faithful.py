@@ -11,31 +11,19 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import layout_table, need_backend
 from stgcn_reference import Model, perturb_
 
-from msclr import skeletons
 from msclr.convert import convert_stgcn_state
 from msclr.models import LayoutInputNorm, STGCNEncoder
-from msclr.ops import backends
 
 BACKENDS = ("reference", "cpu")
 TOL = dict(rtol=1e-5, atol=1e-5)
 
 
-def need(backend: str) -> None:
-    if backend == "reference":
-        return
-    reason = backends.why_unavailable(backend, "cpu")
-    for op in ("masked_graph_conv", "masked_bn"):
-        if not reason and backend not in backends.IMPLEMENTED[op]:
-            reason = f"{op} has no {backend} implementation in this build"
-    if reason:
-        pytest.skip(reason)
-
-
 def pair(backend: str, seed: int = 0):
     """(reference ST-GCN, msclr encoder with its weights), float64, ntu25, persons=2."""
-    table = skeletons.LayoutTable([skeletons.get("ntu25")])
+    table = layout_table(("ntu25",))
     assert table.A.shape == (1, 3, 25, 25)
     ref = perturb_(Model(3, 8, 32, 10, table.A[0], edge_importance=True, dropout=0.0), seed).double()
     enc = STGCNEncoder(table, hidden_channels=8, hidden_dim=32, persons=2, dropout=0.0, backend=backend).double()
@@ -62,7 +50,7 @@ LAYOUT = torch.zeros(4, dtype=torch.long)
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_eval_features_equal_the_reference(backend):
-    need(backend)
+    need_backend(backend, "cpu", ("masked_graph_conv", "masked_bn"))
     ref, enc = pair(backend)
     ref.eval(), enc.eval()
     x = ntu_batch()
@@ -76,7 +64,7 @@ def test_eval_features_equal_the_reference(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_train_mode_features_statistics_and_gradients_equal_the_reference(backend):
-    need(backend)
+    need_backend(backend, "cpu", ("masked_graph_conv", "masked_bn"))
     ref, enc = pair(backend, seed=3)
     ref.train(), enc.train()
     x = ntu_batch(seed=4)
@@ -109,7 +97,7 @@ def test_train_mode_features_statistics_and_gradients_equal_the_reference(backen
 # ------------------------------------------------------------------------------ input BatchNorm
 def _norm_problem(form: str, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
-    table = skeletons.LayoutTable([skeletons.get("coco17"), skeletons.get("ntu25")])
+    table = layout_table(("coco17", "ntu25"))
     persons = 2
     norm = LayoutInputNorm(2, 3, table.v_max, persons, form=form).double()
     with torch.no_grad():

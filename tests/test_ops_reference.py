@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import enqueue_problem, graph_conv_problem, infonce_problem, need_backend, unit
 
-from msclr import skeletons
 from msclr.ops import enqueue, infonce_queue, masked_graph_conv
 from msclr.ops import graph_conv as gc_mod
 from msclr.ops import infonce as nce_mod
@@ -25,23 +25,10 @@ def st_gcn_naive(x, layout, A, W, b, imp):
     return torch.stack(out)
 
 
-def mixed_layout_problem(n=5, c_in=3, c_out=17, t=4, names=("kinect_v1_20", "ntu25", "berkeley_mhad43"), seed=0):
-    g = torch.Generator().manual_seed(seed)
-    table = skeletons.LayoutTable([skeletons.get(nm) for nm in names])
-    layout = torch.arange(n) % len(names)
-    mask = table.joint_mask[layout][:, None, None, :]
-    x = torch.randn(n, c_in, t, table.v_max, generator=g) * mask  # padded joints are zero in real batches
-    K = table.num_partitions
-    W = torch.randn(K, c_out, c_in, generator=g) / c_in**0.5
-    b = torch.randn(K, c_out, generator=g)
-    imp = 1 + 0.1 * torch.randn(table.A.shape, generator=g)
-    return table, x, layout, W, b, imp
-
-
 @pytest.mark.parametrize("with_bias", [True, False])
 @pytest.mark.parametrize("with_importance", [True, False])
 def test_graph_conv_matches_st_gcn(with_bias, with_importance):
-    table, x, layout, W, b, imp = mixed_layout_problem()
+    table, x, layout, W, b, imp = graph_conv_problem(5, 3, 17, 4)
     b = b if with_bias else None
     imp = imp if with_importance else None
     y = masked_graph_conv(x, layout, table.A, W, b, imp, backend="reference")
@@ -53,7 +40,7 @@ def test_graph_conv_matches_st_gcn(with_bias, with_importance):
 
 
 def test_graph_conv_gradients_match_autograd_of_naive():
-    table, x, layout, W, b, imp = mixed_layout_problem(n=4, c_in=3, c_out=5, t=3)
+    table, x, layout, W, b, imp = graph_conv_problem(4, 3, 5, 3)
     leaves = [p.clone().requires_grad_() for p in (x, W, b, imp)]
     gy = torch.randn(4, 5, 3, table.v_max)
     y = masked_graph_conv(leaves[0], layout, table.A, leaves[1], leaves[2], leaves[3], backend="reference")
@@ -64,8 +51,9 @@ def test_graph_conv_gradients_match_autograd_of_naive():
         torch.testing.assert_close(g1, g2, rtol=1e-4, atol=1e-4, msg=f"gradient of {name}")
 
 
+@pytest.mark.slow
 def test_graph_conv_gradcheck_float64():
-    table, x, layout, W, b, imp = mixed_layout_problem(n=3, c_in=2, c_out=3, t=2, names=("coco17", "h36m17"))
+    table, x, layout, W, b, imp = graph_conv_problem(3, 2, 3, 2, names=("coco17", "h36m17"))
     args = [p.double().requires_grad_() for p in (x, W, b, imp)]
     A = table.A.double()
 
@@ -77,7 +65,7 @@ def test_graph_conv_gradcheck_float64():
 
 def test_graph_conv_odd_shapes():
     # N=1, T=1, C_in=3, C_out=17, V_max=43 with one layout
-    table, x, layout, W, b, imp = mixed_layout_problem(n=1, c_in=3, c_out=17, t=1)
+    table, x, layout, W, b, imp = graph_conv_problem(1, 3, 17, 1)
     y = masked_graph_conv(x, layout, table.A, W, b, imp)
     assert y.shape == (1, 17, 1, 43)
     torch.testing.assert_close(y, st_gcn_naive(x, layout, table.A, W, b, imp), rtol=1e-5, atol=1e-5)
@@ -86,7 +74,7 @@ def test_graph_conv_odd_shapes():
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_graph_conv_low_precision(dtype):
     """Error of the op vs fp32 at most 2x the error of the same-dtype naive torch computation."""
-    table, x, layout, W, b, imp = mixed_layout_problem(n=4, c_in=16, c_out=16, t=6)
+    table, x, layout, W, b, imp = graph_conv_problem(4, 16, 16, 6)
     exact = st_gcn_naive(x.double(), layout, table.A.double(), W.double(), b.double(), imp.double())
     y = masked_graph_conv(x.to(dtype), layout, table.A, W.to(dtype), b.to(dtype), imp, backend="reference")
     assert y.dtype == dtype
@@ -98,14 +86,14 @@ def test_graph_conv_low_precision(dtype):
 
 
 def test_graph_conv_opcheck():
-    table, x, layout, W, b, imp = mixed_layout_problem(n=3, c_in=3, c_out=4, t=2)
+    table, x, layout, W, b, imp = graph_conv_problem(3, 3, 4, 2)
     args = (x.requires_grad_(), layout, table.A, W.requires_grad_(), b.requires_grad_(), imp.requires_grad_())
     torch.library.opcheck(gc_mod._ref_forward, args)
     torch.library.opcheck(gc_mod._ref_forward, (x, layout, table.A, W, None, None))
 
 
 def test_graph_conv_bad_input_messages():
-    table, x, layout, W, b, imp = mixed_layout_problem(n=3)
+    table, x, layout, W, b, imp = graph_conv_problem(3, 3, 17, 4)
     with pytest.raises(ValueError, match="weight must be"):
         masked_graph_conv(x, layout, table.A, W[:, :, :2])
     with pytest.raises(ValueError, match="layout must be int64"):
@@ -117,11 +105,6 @@ def test_graph_conv_bad_input_messages():
 
 
 # ---------------------------------------------------------------- infonce_queue
-def unit(*shape, seed=0, dtype=torch.float32):
-    g = torch.Generator().manual_seed(seed)
-    return F.normalize(torch.randn(*shape, generator=g, dtype=torch.float64), dim=-1).to(dtype)
-
-
 def moco_cross_entropy(q, k, queue, tau):
     """MoCo v2's loss: logits [l_pos, l_neg] / tau, cross-entropy with label 0."""
     logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.T], 1) / tau
@@ -138,7 +121,7 @@ def test_infonce_p1_is_moco():
 
 
 def test_infonce_multi_positive_and_partial_queue():
-    q, k, queue = unit(5, 8, seed=1), unit(5, 3, 8, seed=2), unit(17, 8, seed=3)
+    q, k, queue, _ = infonce_problem(5, 3, 17, 8)
     out = infonce_queue(q, k, queue, 0.2, valid=9, backend="reference")
     want = torch.stack([moco_cross_entropy(q, k[:, p], queue[:9], 0.2) for p in range(3)], 1).mean(1)
     torch.testing.assert_close(out.losses, want)
@@ -166,7 +149,7 @@ def test_infonce_divergence_is_aimclr():
 
 
 def test_infonce_gradients_match_autograd_of_naive():
-    q, k, queue, q2 = unit(5, 8, seed=1), unit(5, 3, 8, seed=2), unit(20, 8, seed=3), unit(5, 8, seed=4)
+    q, k, queue, q2 = infonce_problem(5, 3, 20, 8)
     qa, q2a = q.clone().requires_grad_(), q2.clone().requires_grad_()
     out = infonce_queue(qa, k, queue, 0.1, q2=q2a, valid=12, backend="reference")
     got = torch.autograd.grad(out.loss + 0.7 * out.divergence, (qa, q2a))
@@ -182,12 +165,7 @@ def test_infonce_gradients_match_autograd_of_naive():
 
 
 def test_infonce_gradcheck_float64():
-    q, k, queue, q2 = (
-        unit(4, 6, seed=1, dtype=torch.float64),
-        unit(4, 2, 6, seed=2, dtype=torch.float64),
-        unit(9, 6, seed=3, dtype=torch.float64),
-        unit(4, 6, seed=4, dtype=torch.float64),
-    )
+    q, k, queue, q2 = infonce_problem(4, 2, 9, 6, dtype=torch.float64)
 
     def losses(q_):
         return infonce_queue(q_, k, queue, 0.5, valid=7, backend="reference").losses
@@ -212,7 +190,7 @@ def test_infonce_fp16_tau_007_no_overflow():
 
 
 def test_infonce_opcheck():
-    q, k, queue, q2 = unit(4, 8, seed=1), unit(4, 2, 8, seed=2), unit(10, 8, seed=3), unit(4, 8, seed=4)
+    q, k, queue, q2 = infonce_problem(4, 2, 10, 8)
     valid = torch.tensor(7)
     args = (q.requires_grad_(), k, queue, valid, 0.1, 3, q2.requires_grad_(), True)
     torch.library.opcheck(nce_mod._ref_forward, args)
@@ -233,6 +211,7 @@ def test_infonce_bad_input_messages():
 @pytest.mark.parametrize("backend", ["reference", "cpu"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_enqueue_wraps(backend, dtype):
+    need_backend(backend, "cpu", "enqueue")
     queue = torch.zeros(5, 3, dtype=dtype)
     ptr = torch.tensor([3])
     keys = torch.arange(1, 5, dtype=torch.float32)[:, None].expand(4, 3)
@@ -254,8 +233,9 @@ def test_enqueue_errors():
 
 
 def test_enqueue_opcheck():
-    queue, ptr, keys = torch.randn(6, 4), torch.tensor([5]), torch.randn(3, 4)
+    queue, ptr, keys = enqueue_problem(6, 4, 3, ptr=5)
     torch.library.opcheck(nce_mod._enqueue_ref, (queue, ptr, keys))
+    need_backend("cpu", "cpu", "enqueue")
     torch.library.opcheck(torch.ops.msclr.enqueue_.default, (queue, ptr, keys))
 
 
