@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import GPU
 
 from msclr import skeletons
 from msclr.augment import (
@@ -31,7 +32,6 @@ from msclr.augment import (
 
 DALI_MISSING = dali_import_error()
 needs_dali = pytest.mark.skipif(bool(DALI_MISSING), reason=DALI_MISSING or "dali available")
-needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 
 BACKENDS = ["torch", pytest.param("dali", marks=needs_dali)]
 CONVENTIONS = ("ntu25", "smplx42", "berkeley_mhad43", "coco17")
@@ -626,7 +626,7 @@ def test_make_augment_selection(table):
         make_augment("strong", table, backend="torch")
     with pytest.raises(AugmentError, match="only apply to the dali backend"):
         make_augment("normal", table, backend="torch", device="cpu", seed=1)
-    if not torch.cuda.is_available() and not DALI_MISSING:
+    if not GPU and not DALI_MISSING:
         with pytest.raises(AugmentError, match="CUDA is not available"):
             make_augment("normal", table, backend="dali", device="cuda")
 
@@ -655,7 +655,7 @@ def test_bad_inputs_rejected(backend, table):
 # ---- GPU (skipped here: no GPU on the development machine) -----------------------------------
 
 
-@needs_gpu
+@pytest.mark.gpu  # skipped without a GPU (conftest.py)
 def test_torch_gpu_matches_cpu(table):
     params = AugmentParams.extreme()
     x, layout = make_batch(table, n=8, t=20)
@@ -668,7 +668,7 @@ def test_torch_gpu_matches_cpu(table):
     assert aug(x.cuda(), layout.cuda(), g).is_cuda
 
 
-@needs_gpu
+@pytest.mark.gpu  # skipped without a GPU (conftest.py)
 @needs_dali
 def test_dali_gpu_matches_torch(table):
     params = dataclasses.replace(AugmentParams.extreme(), crop_scale=(0.7, 1.2))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import GPU, enqueue_problem, need_backend
 
 import msclr
 from msclr import checkpoint_io, convert, train
@@ -163,7 +164,7 @@ def listing(f) -> set[Path]:
 
 @pytest.mark.parametrize(("runner", "args", "fragment", "status"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
 def test_bad_input_fails_in_one_line_and_writes_nothing(files, capsys, runner, args, fragment, status):
-    if "GPU" in fragment and torch.cuda.is_available():
+    if "GPU" in fragment and GPU:
         pytest.skip("a GPU is visible here")
     before = listing(files)
     stamp = files["good"].stat().st_mtime_ns
@@ -250,6 +251,7 @@ def test_resume_continues_in_the_checkpoint_folder_not_the_recorded_one(files, t
 # ---------------------------------------------------------------- a NaN loss stops the run
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_the_logged_step_and_keeps_the_last_good_checkpoint(files, tmp_path, capsys, monkeypatch):
     step_fn = train.Trainer.train_step
 
@@ -345,7 +347,7 @@ def _graph_conv(layout):
 def _enqueue(ptr):
     from msclr.ops import enqueue
 
-    queue, keys = torch.zeros(16, 8), torch.ones(4, 8)
+    queue, _, keys = enqueue_problem(16, 8, 4)
     return lambda backend: enqueue(queue.clone(), torch.tensor([ptr]), keys, backend=backend)
 
 
@@ -370,10 +372,7 @@ OP_ROWS = [
 @pytest.mark.parametrize(("call", "message"), [r[1:] for r in OP_ROWS], ids=[r[0] for r in OP_ROWS])
 @pytest.mark.parametrize("backend", ["reference", "cpu"])
 def test_reference_and_cpu_refuse_bad_ids_alike(backend, call, message):
-    from msclr import _ext
-
-    if backend == "cpu" and _ext.load_error():
-        pytest.skip(f"msclr._C is not loaded: {_ext.load_error()}")
+    need_backend(backend, "cpu")
     with pytest.raises(RuntimeError) as err:
         call(backend)
     assert str(err.value).splitlines()[0] == message  # torch appends C++ context lines to cpu errors
