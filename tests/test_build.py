@@ -10,16 +10,26 @@ import types
 
 import pytest
 import torch
+from helpers import GPU, enqueue_problem
 
 from msclr import _ext
 from msclr.ops import backends
+from msclr.ops import infonce as nce_mod
 
 
 def test_extension_built_with_cpu_kernels():
     mod = _ext.extension()
     assert mod is not None, _ext.load_error()
     assert mod.torch_version() == torch.__version__.split("+")[0]
-    assert torch.ops.msclr.enqueue_.default is not None
+    # one of its ops, run: enqueue_ writes the keys where the reference does (wrapping) and passes opcheck
+    queue, ptr, keys = enqueue_problem(6, 4, 3, ptr=5)
+    want_queue, want_ptr = queue.clone(), ptr.clone()
+    nce_mod._enqueue_ref(want_queue, want_ptr, keys)
+    got_queue, got_ptr = queue.clone(), ptr.clone()
+    torch.ops.msclr.enqueue_(got_queue, got_ptr, keys)
+    assert torch.equal(got_queue, want_queue) and torch.equal(got_ptr, want_ptr)
+    assert torch.equal(got_queue[[5, 0, 1]], keys) and got_ptr.item() == 2 and torch.equal(got_queue[2:5], queue[2:5])
+    torch.library.opcheck(torch.ops.msclr.enqueue_.default, (queue, ptr, keys))
 
 
 @pytest.mark.skipif(not torch.version.cuda, reason="torch is a CPU-only build")
@@ -47,6 +57,8 @@ def test_explicit_backend_errors_say_why(monkeypatch):
         backends.resolve("enqueue", "cuda", "cpu")
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     monkeypatch.setattr(backends, "_resolved", {})
+    # as if the Triton kernels were not imported yet (they may be, by tests run before this one)
+    monkeypatch.delitem(sys.modules, "msclr.kernels.graph_conv", raising=False)
     with pytest.raises(RuntimeError, match="enqueue has no triton implementation yet"):
         backends.resolve("enqueue", "triton", "cpu")
     with pytest.raises(RuntimeError, match="unknown backend"):
@@ -83,8 +95,9 @@ def _runnable_in_subprocess(env_value: str | None, flip_after_import: bool = Fal
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.slow
 def test_triton_interpreter_detection():
-    if torch.cuda.is_available():
+    if GPU:
         pytest.skip("a GPU is present")
     assert "(True, 'interpreter (TRITON_INTERPRET=1)')" in _runnable_in_subprocess("1")
     assert "(False, 'no GPU and TRITON_INTERPRET is not 1')" in _runnable_in_subprocess("0")
@@ -92,6 +105,7 @@ def test_triton_interpreter_detection():
     assert "TRITON_INTERPRET changed after msclr.kernels was imported" in _runnable_in_subprocess(None, True)
 
 
+@pytest.mark.slow
 def test_info_cli_reports_backends():
     out = subprocess.run([sys.executable, "-m", "msclr.info"], capture_output=True, text=True, check=True).stdout
     assert "extension msclr._C: built backends cpu" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from msclr import train
 from msclr.ops import backends
@@ -62,6 +64,7 @@ def test_default_run_writes_checkpoint_and_logs(tmp_path, synthetic, capsys):
     assert {"model", "optimizer", "scheduler", "rng", "config"} <= set(ck)
 
 
+@pytest.mark.slow
 def test_resume_continues_with_the_same_losses(tmp_path, synthetic):
     full, part = tmp_path / "full", tmp_path / "part"
     assert run("--out", str(full), "--data", str(synthetic), "--epochs", "2", "--max-steps", "9") == 0
@@ -72,6 +75,7 @@ def test_resume_continues_with_the_same_losses(tmp_path, synthetic):
     assert a == b  # bit-identical on CPU with a fixed seed
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_resume_matches(tmp_path, synthetic):
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert run("--out", str(full), "--data", str(synthetic), "--epochs", "2") == 0
@@ -109,25 +113,100 @@ def test_signal_exit_status_is_128_plus_the_signal(tmp_path, synthetic, monkeypa
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 3
 
 
+def log_rows(out: Path) -> list[dict]:
+    with open(out / "log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def spy(monkeypatch, owner, name: str) -> list:
+    """Wrap owner.name: every call's (args, result) is appended to the returned list."""
+    calls, fn = [], getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        result = fn(*args, **kwargs)
+        calls.append((args, result))
+        return result
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return calls
+
+
+def assert_finished(out: Path, steps: int) -> dict:
+    """The run wrote `steps` log rows with finite losses and a loadable checkpoint at that step; its config."""
+    rows = log_rows(out)
+    assert [int(r["step"]) for r in rows] == list(range(1, steps + 1))
+    assert all(math.isfinite(float(r[key])) for r in rows for key in ("loss", "info_nce"))
+    ck = torch.load(out / "last.pt", weights_only=True)
+    assert ck["step"] == steps
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved == ck["config"]  # config.yaml is the checkpoint's config
+    return ck["config"]
+
+
 @pytest.mark.parametrize("mode", ["sample", "all", "single"])
-def test_pairings_and_aimclr(tmp_path, synthetic, mode):
-    extra = ["method.name=aimclr", "method.nn_epoch=0"] if mode == "all" else []
+def test_pairings_and_aimclr(tmp_path, synthetic, monkeypatch, mode):
+    """Each pairing draws the positives it names; AimCLR (with mode all) adds its divergence terms."""
+    aimclr = mode == "all"
+    extra = ["method.name=aimclr", "method.nn_epoch=0"] if aimclr else []
+    pairs = spy(monkeypatch, train, "make_pairs")
+    steps = spy(monkeypatch, train.Trainer, "train_step")
     assert (
         run("--out", str(tmp_path), "--data", str(synthetic), "--max-steps", "2", f"method.pairing={mode}", *extra) == 0
     )
-    assert len(losses(tmp_path)) == 2
+    cfg = assert_finished(tmp_path, 2)
+    assert cfg["method"]["pairing"] == mode and cfg["method"]["name"] == ("aimclr" if aimclr else "skeletonclr")
+    assert len(pairs) == 2
+    for (_, available, *_), (_, lq, _, lk) in pairs:
+        n, conventions = available.shape
+        if mode == "single":  # both views from one convention, the same for every sample
+            assert lk.shape == (n, 1) and (lq == lq[0]).all() and torch.equal(lk[:, 0], lq)
+        elif mode == "sample":  # one key convention per sample, another than the query's where there is one
+            assert lk.shape == (n, 1)
+            two = available.sum(1) >= 2
+            assert two.any() and (lk[two, 0] != lq[two]).all()
+        else:  # every other convention is a positive
+            assert conventions == 3 and lk.shape == (n, conventions - 1)
+            assert (lk != lq[:, None]).any(1).all()
+    rows = log_rows(tmp_path)
+    stats = [result for _, result in steps]
+    assert len(stats) == 2
+    if aimclr:  # the divergence terms: logged, finite, and part of the loss beside the InfoNCE term
+        assert all("ddm" in st and math.isfinite(st["ddm"]) and st["ddm"] > 0 for st in stats)
+        assert all(r["loss"] != r["info_nce"] for r in rows)
+    else:
+        assert all(set(st) == {"loss", "info_nce"} for st in stats)
+        assert all(r["loss"] == r["info_nce"] for r in rows)
 
 
-def test_amp_and_streams(tmp_path, synthetic):
+def test_amp_and_streams(tmp_path, synthetic, monkeypatch):
+    """--amp and data.stream reach the trainer, are saved with the run, and the runs finish with finite losses."""
+    amp = spy(monkeypatch, train, "amp_setup")
+    streams = spy(monkeypatch, train, "to_stream")
     assert (
         run("--out", str(tmp_path / "bone"), "--data", str(synthetic), "--max-steps", "2", "--amp", "data.stream=bone")
         == 0
     )
+    cfg = assert_finished(tmp_path / "bone", 2)
+    assert cfg["run"]["amp"] is True and cfg["data"]["stream"] == "bone"
+    assert [args[0] for args, _ in amp] == [True]  # amp_setup(enabled, ...)
+    assert {args[2] for args, _ in streams} == {"bone"}  # to_stream(x, layout, stream, table)
+    for (x, layout, _, table), y in streams:  # bones: x[v] - x[parent[v]] (0 at the root and on padding)
+        par = table.parent[layout]
+        for i in range(x.shape[0]):
+            torch.testing.assert_close(y[i], x[i] - x[i][:, :, par[i]], rtol=0, atol=0)
+    amp.clear(), streams.clear()
     assert (
         run("--out", str(tmp_path / "motion"), "--data", str(synthetic), "--max-steps", "2", "data.stream=motion") == 0
     )
+    cfg = assert_finished(tmp_path / "motion", 2)
+    assert cfg["run"]["amp"] is False and cfg["data"]["stream"] == "motion"
+    assert [args[0] for args, _ in amp] == [False]
+    assert {args[2] for args, _ in streams} == {"motion"}
+    for (x, _, _, _), y in streams:  # frame differences: the last frame is 0
+        assert (y[:, :, -1] == 0).all() and torch.equal(y[:, :, :-1], x[:, :, 1:] - x[:, :, :-1])
 
 
+@pytest.mark.slow
 def test_compile_fullgraph_runs(tmp_path, synthetic):
     """--compile uses torch.compile(fullgraph=True): any graph break would be an error. aot_eager traces
     forward and backward like inductor but skips code generation (minutes on 2 cores)."""
@@ -148,6 +227,7 @@ def test_compile_fullgraph_runs(tmp_path, synthetic):
     assert len(losses(tmp_path)) == 2
 
 
+@pytest.mark.slow
 def test_fused_and_reference_backends_agree(tmp_path, synthetic):
     fused = [op for op in ("masked_graph_conv", "infonce_queue") if "cpu" in backends.IMPLEMENTED.get(op, ())]
     if not fused:
