@@ -172,6 +172,7 @@ FUZZ_SEED = int(os.environ.get("MSCLR_FUZZ_SEED", "1913"))
 FUZZ_CASES = 20000
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _cpp_available(), reason="msclr._C is not built with the NTU parser")
 def test_fuzz_cpp_parser_against_reference():
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -212,6 +213,7 @@ int main(int argc, char** argv) {
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     os.environ.get("MSCLR_FUZZ_ASAN") != "1", reason="set MSCLR_FUZZ_ASAN=1 (builds the parser with ASan)"
 )
