@@ -37,7 +37,9 @@ class MaskedBatchNorm(nn.Module):
     forward(x, mask, residual, relu, dropout) = act(dropout(BN(x)) * m + residual), act = ReLU or
     identity: the tail of an ST-GCN unit in one call, so that the fused backend (msclr.ops
     masked_bn_stats / masked_bn_apply) does it in one pass. The `reference` backend (and `auto`
-    where no fused kernel exists, e.g. on CUDA) runs the plain-torch version below.
+    where no fused kernel exists, e.g. on CUDA) runs the same two ops through their reference
+    implementations, hash-seeded dropout included: fused and reference training draw the same
+    dropout masks and agree with dropout on.
     """
 
     def __init__(self, channels: int, eps: float = 1e-5, momentum: float = 0.1, backend: str = "auto"):
@@ -52,8 +54,6 @@ class MaskedBatchNorm(nn.Module):
         self, x: Tensor, mask: Tensor, residual: Tensor | None = None, relu: bool = False, dropout: float = 0.0
     ) -> Tensor:
         which = self._bn_backend(x.device.type)
-        if which == "reference":
-            return self._forward_reference(x, mask, residual, relu, dropout)
         if residual is not None and residual.dtype != x.dtype:  # e.g. under autocast: as `y + residual` does
             dt = torch.promote_types(x.dtype, residual.dtype)
             x, residual = x.to(dt), residual.to(dt)
@@ -71,26 +71,6 @@ class MaskedBatchNorm(nn.Module):
             unbiased = var * count / (count - 1).clamp_min(1.0)
             self.running_mean.lerp_(mean.to(self.running_mean.dtype), self.momentum)
             self.running_var.lerp_(unbiased.to(self.running_var.dtype), self.momentum)
-
-    def _forward_reference(self, x, mask, residual, relu, dropout):
-        m = mask[:, None, None, :].to(x.dtype)  # (N, 1, 1, V)
-        if self.training:
-            acc = torch.promote_types(x.dtype, torch.float32)  # fp16/bf16 -> fp32; fp64 stays fp64
-            xf, mf = x.to(acc), m.to(acc)
-            count = global_sum(mf.sum() * x.shape[2]).clamp_min(1.0)
-            mean = global_sum((xf * mf).sum((0, 2, 3))) / count
-            var = global_sum((((xf - mean[None, :, None, None]) * mf) ** 2).sum((0, 2, 3))) / count
-            self._update_running(mean, var, count)
-        else:
-            mean, var = self.running_mean, self.running_var
-        scale = self.weight * torch.rsqrt(var + self.eps)
-        shift = self.bias - mean * scale
-        y = (x * scale[None, :, None, None].to(x.dtype) + shift[None, :, None, None].to(x.dtype)) * m
-        if dropout > 0:
-            y = F.dropout(y, dropout, training=True) * m  # the mask again: as the unit always did
-        if residual is not None:
-            y = y + residual
-        return F.relu(y) if relu else y
 
     def _forward_fused(self, x, mask, residual, relu, dropout, backend):
         acc = accumulation_dtype(x)
