@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROUNDS
@@ -19,6 +21,9 @@ from msclr import skeletons
 from msclr.data import MultiSkeletonDataset, ntu
 from msclr.data.synthetic import make_synthetic_store
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from ntu_files import write_synthetic_skeleton_files  # noqa: E402  (the NTU file fixtures of the tests)
+
 NUM_FILES = 1000
 
 
@@ -26,7 +31,7 @@ NUM_FILES = 1000
 def ntu_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("ntu_bench")
     # NTU-like sequences: up to 100 frames (NTU averages ~70 after denoising), 1-2 bodies
-    return ntu.write_synthetic_skeleton_files(d, NUM_FILES, seed=0, T=100)
+    return write_synthetic_skeleton_files(d, NUM_FILES, seed=0, T=100)
 
 
 def _providers():

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from ntu_files import write_synthetic_skeleton_files
 
 from msclr.data import ntu, open_store
 from msclr.prepare import main as prepare_main
@@ -141,7 +142,7 @@ def test_cpp_missing_file_is_oserror(tmp_path):
 
 @needs_cpp
 def test_parsers_agree_on_generated_files(tmp_path):
-    paths = ntu.write_synthetic_skeleton_files(tmp_path, 6, seed=2, T=24)
+    paths = write_synthetic_skeleton_files(tmp_path, 6, seed=2, T=24)
     for p in paths:
         assert_same(ntu.parse_skeleton_file(p, parser="cpp"), ntu.parse_skeleton_file(p, parser="python"))
 
@@ -348,7 +349,7 @@ def test_rotation_to_matches_euler_rodrigues():
 @pytest.fixture(scope="module")
 def raw_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("ntu_raw")
-    ntu.write_synthetic_skeleton_files(d, 60, seed=0, T=32)
+    write_synthetic_skeleton_files(d, 60, seed=0, T=32)
     # a corrupt file, a file listed as missing by the authors, a foreign name, NTU-120 only
     (d / "S002C001P003R002A013.skeleton").write_text("3\n1\n123 0 1 1 1 1 0 0.1 0.1 2\n25\n1 2 3\n")
     (d / "S001C002P005R002A008.skeleton").write_text(TWO_BODIES_WITH_EMPTY_FRAMES)
