@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 from conftest import ROUNDS
+from ntu_files import write_synthetic_skeleton_files  # tests/ntu_files.py (bench/conftest.py puts tests/ on the path)
 
 from msclr import skeletons
 from msclr.data import MultiSkeletonDataset, ntu
 from msclr.data.synthetic import make_synthetic_store
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from ntu_files import write_synthetic_skeleton_files  # noqa: E402  (the NTU file fixtures of the tests)
 
 NUM_FILES = 1000
 

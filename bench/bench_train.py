@@ -19,13 +19,12 @@ Two problems:
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import ROUNDS, sync
+from stgcn_reference import Model  # tests/stgcn_reference.py (bench/conftest.py puts tests/ on the path)
 
 from msclr import skeletons, train
 
@@ -76,9 +75,6 @@ class AimCLRStyleMoCo(torch.nn.Module):
 
     def __init__(self, A: torch.Tensor):
         super().__init__()
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-        from stgcn_reference import Model
-
         self.encoder_q = Model(3, 16, 256, num_class=FEATURE, A=A, edge_importance=True, dropout=0.5)
         self.head_q = torch.nn.Sequential(torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, FEATURE))
         self.encoder_k, self.head_k = copy.deepcopy(self.encoder_q), copy.deepcopy(self.head_q)

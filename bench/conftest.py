@@ -19,10 +19,15 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 import torch
+
+# The benches reuse the tests' fixtures (NTU file writers, the independent ST-GCN).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 ROUNDS = max(1, int(os.environ.get("MSCLR_BENCH_ROUNDS", "5")))
 BASELINES = ("eager", "aimclr_style", "compile", "reference")

@@ -311,7 +311,7 @@ class Trainer:
                     T=int(syn.frames),
                     seed=int(syn.seed),
                     normalize=bool(syn.normalize),
-                    style=float(syn.get("style", 0.0)),
+                    style=float(syn.get("style", 0.0)),  # a resumed run keeps its own config: older ones lack it
                 )
             if self.world > 1:
                 torch.distributed.barrier()

@@ -57,11 +57,11 @@ class MaskedBatchNorm(nn.Module):
         if residual is not None and residual.dtype != x.dtype:  # e.g. under autocast: as `y + residual` does
             dt = torch.promote_types(x.dtype, residual.dtype)
             x, residual = x.to(dt), residual.to(dt)
-        return self._forward_fused(x, mask, residual, relu, dropout, which)
+        return self._normalize(x, mask, residual, relu, dropout, which)
 
     def _bn_backend(self, device_type: str) -> str:
         # A backend asked for by name that has no BatchNorm kernel (cuda, triton: the graph conv
-        # has them, this op not yet) runs the plain-torch BatchNorm instead of failing.
+        # has them, this op not yet) runs the ops' torch reference instead of failing.
         if self.backend != "auto" and self.backend not in IMPLEMENTED["masked_bn"]:
             return "reference"
         return resolve("masked_bn", self.backend, device_type)
@@ -72,7 +72,8 @@ class MaskedBatchNorm(nn.Module):
             self.running_mean.lerp_(mean.to(self.running_mean.dtype), self.momentum)
             self.running_var.lerp_(unbiased.to(self.running_var.dtype), self.momentum)
 
-    def _forward_fused(self, x, mask, residual, relu, dropout, backend):
+    def _normalize(self, x, mask, residual, relu, dropout, backend):
+        """Statistics (masked_bn_stats, all-reduced under DDP), running stats, then masked_bn_apply."""
         acc = accumulation_dtype(x)
         if self.training:
             stats = masked_bn_stats(x, mask, backend=backend)  # (2, C) float64
