@@ -298,21 +298,14 @@ class Trainer:
     def _open_store(self, cfg: DictConfig) -> None:
         """The store to pre-train on: the configured one, or synthetic data made into the run folder."""
         from .data import open_store
-        from .data.synthetic import make_synthetic_store
+        from .data.synthetic import synthetic_store_from_config
 
         if cfg.data.store is None:
             syn = cfg.data.synthetic
             store_dir = self.out / "synthetic"
             t0 = time.perf_counter()
             if self.is_main:  # one rank writes, the others open what it wrote
-                make_synthetic_store(
-                    store_dir,
-                    num_samples=int(syn.num_samples),
-                    T=int(syn.frames),
-                    seed=int(syn.seed),
-                    normalize=bool(syn.normalize),
-                    style=float(syn.get("style", 0.0)),  # a resumed run keeps its own config: older ones lack it
-                )
+                synthetic_store_from_config(store_dir, syn)
             if self.world > 1:
                 torch.distributed.barrier()
             self.store = open_store(store_dir)

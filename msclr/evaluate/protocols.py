@@ -121,15 +121,13 @@ def default_store_path(pre: Pretrained) -> Path:
 
 def open_eval_store(pre: Pretrained, data: str | Path | None):
     """--data, else the checkpoint's store (its synthetic data is regenerated when missing)."""
-    from ..data.synthetic import make_synthetic_store
+    from ..data.synthetic import synthetic_store_from_config
 
     path = Path(data) if data else default_store_path(pre)
     if data is None and pre.config.data.store is None and not is_store(path):
         syn = pre.config.data.synthetic  # regenerate the run's synthetic data (seeded)
         log.info("re-creating the synthetic data of the checkpoint in %s", path)
-        return make_synthetic_store(
-            path, num_samples=int(syn.num_samples), T=int(syn.frames), seed=int(syn.seed), normalize=bool(syn.normalize)
-        )
+        return synthetic_store_from_config(path, syn)
     if not is_store(path):
         raise EvalError(f"--data {path}: not a prepared store (make one with python -m msclr.prepare)")
     return open_store(path)

@@ -45,7 +45,7 @@ from .actions import ACTIONS, CLASS_NAMES, MAX_CLASSES, VIEW_YAW_DEG
 from .body import SEGMENTS, SITE_INDEX, SITE_NAMES, SITES
 from .joint_maps import JOINT_MAPS, SYNTHETIC_CONVENTIONS
 from .render import generate
-from .write import make_synthetic_store
+from .write import make_synthetic_store, synthetic_store_from_config
 
 __all__ = [
     "ACTIONS",
@@ -60,4 +60,5 @@ __all__ = [
     "VIEW_YAW_DEG",
     "generate",
     "make_synthetic_store",
+    "synthetic_store_from_config",
 ]
