@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -337,6 +338,24 @@ def test_builtin_bones_point_towards_centre(name):
     parents = conv.parents
     for child, parent in conv.bones:
         assert parents[child] == parent, (conv.joints[child], conv.joints[parent])
+
+
+def test_builtin_yaml_files_load_through_the_user_loader(monkeypatch):
+    # The built-ins are data files (msclr/skeletons/conventions/<name>.yaml) in the user file format.
+    from msclr.skeletons.builtin import BUILTIN_SPECS
+
+    folder = Path(skeletons.__file__).parent / "conventions"
+    files = sorted(folder.glob("*.yaml"))
+    stems = sorted(p.stem for p in files)
+    assert stems == BUILTINS
+    for path in files:
+        conv = load_file(path)
+        assert conv.name == path.stem  # the file's name field is its file name
+        assert conv == skeletons.get(path.stem)
+        assert skeletons.get(str(path)) == conv  # a path to the file works like any user file
+    monkeypatch.setattr(skeletons, "_registry", {})  # no user-registered conventions
+    assert skeletons.available() == stems
+    assert sorted(BUILTIN_SPECS) == stems
 
 
 def test_convention_is_frozen_and_index_errors():

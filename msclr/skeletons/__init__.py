@@ -1,5 +1,8 @@
 """Skeleton conventions: built-in ones, user-defined ones, adjacency and the layout table.
 
+The built-in conventions are YAML files in msclr/skeletons/conventions/, read by the same
+loader as user-defined ones (`load_file`); see msclr.skeletons.builtin.
+
 >>> from msclr import skeletons
 >>> ntu = skeletons.get("ntu25")
 >>> ntu.num_joints, ntu.joints[ntu.centre]
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .builtin import BUILTIN_SPECS
+from .builtin import BUILTIN_SPECS, load_builtin
 from .convention import Convention, ConventionError, from_dict, load_file, make_convention
 from .graph import STRATEGIES, adjacency_from_edges, convention_adjacency, hop_distance
 from .layout import LayoutTable, pad_joints, unpad_joints
@@ -66,7 +69,7 @@ def get(name: str | Path | Convention) -> Convention:
     if key in _registry:
         return _registry[key]
     if key in BUILTIN_SPECS:
-        conv = from_dict(dict(name=key, **BUILTIN_SPECS[key]), where=f"built-in convention {key!r}")
+        conv = load_builtin(key)
         _registry[key] = conv
         return conv
     if Path(key).suffix.lower() in (".json", ".yaml", ".yml"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Joint maps: every joint of a convention (in the convention's order, msclr/skeletons/builtin.py)
+# Joint maps: every joint of a convention (in the convention's order, msclr/skeletons/conventions/<name>.yaml)
 # -> the site of the body it is rendered from.
 JOINT_MAPS: dict[str, dict[str, str]] = {
     "ntu25": {
