@@ -57,6 +57,9 @@ def collect() -> dict:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     info["backends"] = {b: {d: (backends.why_unavailable(b, d) or "yes") for d in devices} for b in backends.BACKENDS}
     info["auto"] = {op: {d: backends.resolve(op, "auto", d) for d in devices} for op in backends.IMPLEMENTED}
+    info["auto_source"] = {  # float32; other dtypes may differ (python -m msclr.tune measures them all)
+        op: {d: backends.auto_order(op, d)[1] for d in devices} for op in backends.IMPLEMENTED
+    }
     info["implemented"] = {op: list(v) for op, v in backends.IMPLEMENTED.items()}
     return info
 
@@ -88,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     print("backends (runnable here?):")
     for b, per_dev in info["backends"].items():
         print(f"  {b:<10} " + "  ".join(f"{d}: {v}" for d, v in per_dev.items()))
-    print("auto picks:")
+    print("auto picks (float32; python -m msclr.tune measures this machine and auto then follows it):")
     for op, per_dev in info["auto"].items():
         impl = ", ".join(info["implemented"][op])
-        print(f"  {op:<18} " + "  ".join(f"{d}: {v}" for d, v in per_dev.items()) + f"   (implemented: {impl})")
+        picks = "  ".join(f"{d}: {v} [{info['auto_source'][op][d]}]" for d, v in per_dev.items())
+        print(f"  {op:<18} {picks}   (implemented: {impl})")
     return 0
 
 

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ..config import INPUT_NORMS
 from ..ops import IMPLEMENTED, masked_bn_apply, masked_bn_stats, masked_graph_conv, resolve
+from ..ops.backends import dtype_name
 from ..ops.batch_norm import accumulation_dtype
 
 
@@ -53,18 +54,17 @@ class MaskedBatchNorm(nn.Module):
     def forward(
         self, x: Tensor, mask: Tensor, residual: Tensor | None = None, relu: bool = False, dropout: float = 0.0
     ) -> Tensor:
-        which = self._bn_backend(x.device.type)
         if residual is not None and residual.dtype != x.dtype:  # e.g. under autocast: as `y + residual` does
             dt = torch.promote_types(x.dtype, residual.dtype)
             x, residual = x.to(dt), residual.to(dt)
-        return self._normalize(x, mask, residual, relu, dropout, which)
+        return self._normalize(x, mask, residual, relu, dropout, self._bn_backend(x))
 
-    def _bn_backend(self, device_type: str) -> str:
+    def _bn_backend(self, x: Tensor) -> str:
         # A backend asked for by name that has no BatchNorm kernel (cuda, triton: the graph conv
         # has them, this op not yet) runs the ops' torch reference instead of failing.
         if self.backend != "auto" and self.backend not in IMPLEMENTED["masked_bn"]:
             return "reference"
-        return resolve("masked_bn", self.backend, device_type)
+        return resolve("masked_bn", self.backend, x.device.type, dtype_name(x))
 
     def _update_running(self, mean: Tensor, var: Tensor, count: Tensor) -> None:
         with torch.no_grad():

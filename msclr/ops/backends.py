@@ -8,9 +8,12 @@ backend explicitly that cannot run raises an error that says why.
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import sys
 import warnings
+from pathlib import Path
 
 import torch
 
@@ -30,8 +33,71 @@ def register_backend(op: str, backend: str) -> None:
         IMPLEMENTED[op] = IMPLEMENTED.get(op, ()) + (backend,)
 
 
-# Preference order of `auto` per device type, fastest first.
-_AUTO_ORDER = {"cuda": ("cuda", "triton", "reference"), "cpu": ("cpu", "reference")}
+# The shipped preference order of `auto`, fastest first, per device type and input dtype. On a
+# GPU the Triton kernels are the ones whose dots run on tensor cores in float16/bfloat16 (tl.dot),
+# so low precision prefers them; float32 prefers the CUDA kernels. Not yet measured on a GPU:
+# `python -m msclr.tune` measures this machine and its table (tuned_table_path()) overrides these.
+DEFAULT_ORDER: dict[str, dict[str, tuple[str, ...]]] = {
+    "cuda": {
+        "float32": ("cuda", "triton", "reference"),
+        "float16": ("triton", "cuda", "reference"),
+        "bfloat16": ("triton", "cuda", "reference"),
+        "float64": ("cuda", "reference"),
+    },
+    "cpu": {"float32": ("cpu", "reference")},
+}
+
+
+def tuned_table_path() -> Path:
+    """Where `python -m msclr.tune` writes, and `auto` reads, the measured preference table:
+    $MSCLR_TUNED_TABLE, else $XDG_CACHE_HOME/msclr/tuned_backends.json (~/.cache by default)."""
+    env = os.environ.get("MSCLR_TUNED_TABLE")
+    if env:
+        return Path(env)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "msclr" / "tuned_backends.json"
+
+
+def machine_key(device_type: str) -> str:
+    """What a tuned table is valid for: the GPU model, or the CPU model and thread count."""
+    if device_type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name()}"
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu:{model}:{torch.get_num_threads()} threads"
+
+
+def _tuned_orders() -> dict:
+    """The machines of the tuned table ({} when there is none); a damaged table is ignored with a warning."""
+    path = tuned_table_path()
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != TUNED_FORMAT:
+            raise ValueError(f"format {data.get('format')!r}, expected {TUNED_FORMAT}")
+        return dict(data["machines"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        warnings.warn(f"msclr: ignoring the tuned backend table {path}: {e}", RuntimeWarning, stacklevel=4)
+        return {}
+
+
+TUNED_FORMAT = 1
+
+
+def auto_order(op: str, device_type: str, dtype: str = "float32") -> tuple[tuple[str, ...], str]:
+    """(preference order of `auto`, where it comes from) for `op` on `device_type` tensors of `dtype`."""
+    entry = _tuned_orders().get(machine_key(device_type), {}).get("ops", {}).get(op, {}).get(dtype)
+    if entry and entry.get("order"):
+        return tuple(entry["order"]) + ("reference",), f"measured ({tuned_table_path()})"
+    table = DEFAULT_ORDER.get(device_type, {})
+    return table.get(dtype, table.get("float32", ("reference",))), "shipped default"
 
 
 def triton_runnable() -> tuple[bool, str]:
@@ -81,15 +147,20 @@ _resolved: dict[tuple[str, str, str], str] = {}
 # torch.compile runs this once while tracing and keeps the answer as a constant, instead
 # of tracing through the extension loading and availability checks behind it.
 @torch.compiler.assume_constant_result
-def resolve(op: str, backend: str, device_type: str) -> str:
-    """The backend that will run `op` for tensors on `device_type` (decided once, then cached)."""
-    key = (op, backend, device_type)
+def resolve(op: str, backend: str, device_type: str, dtype: str = "float32") -> str:
+    """The backend that will run `op` for `dtype` tensors on `device_type` (decided once, then cached)."""
+    key = (op, backend, device_type, dtype)
     if key not in _resolved:
-        _resolved[key] = _resolve(op, backend, device_type)
+        _resolved[key] = _resolve(op, backend, device_type, dtype)
     return _resolved[key]
 
 
-def _resolve(op: str, backend: str, device_type: str) -> str:
+def dtype_name(t: torch.Tensor) -> str:
+    """The dtype key of the preference tables: 'float32', 'bfloat16', ..."""
+    return str(t.dtype).removeprefix("torch.")
+
+
+def _resolve(op: str, backend: str, device_type: str, dtype: str) -> str:
     implemented = IMPLEMENTED[op]
     if backend != "auto":
         reason = why_unavailable(backend, device_type)
@@ -99,7 +170,8 @@ def _resolve(op: str, backend: str, device_type: str) -> str:
             raise RuntimeError(f"msclr.ops.{op}: backend {backend!r} is not available: {reason}")
         return backend
     skipped = []
-    for cand in _AUTO_ORDER.get(device_type, ("reference",)):
+    order, _ = auto_order(op, device_type, dtype)
+    for cand in dict.fromkeys(order):  # in order, once each
         if cand not in implemented:
             continue
         reason = why_unavailable(cand, device_type)

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .. import _ext
 from . import reference
-from .backends import register_backend, resolve
+from .backends import dtype_name, register_backend, resolve
 
 # ---------------------------------------------------------------- reference backend as custom ops
 
@@ -182,7 +182,7 @@ def masked_bn_stats(x: Tensor, mask: Tensor, backend: str = "auto") -> Tensor:
     dtype). Differentiable in x. Backends "reference" and "cpu"; "auto" picks cpu on CPU tensors.
     """
     _check(x, mask, "masked_bn_stats")
-    which = resolve("masked_bn", backend, x.device.type)
+    which = resolve("masked_bn", backend, x.device.type, dtype_name(x))
     return _OPS[which][0](x.contiguous(), mask)
 
 
@@ -210,7 +210,7 @@ def masked_bn_apply(
     Gradients flow to x, scale, shift and residual.
     """
     _check(x, mask, "masked_bn_apply")
-    which = resolve("masked_bn", backend, x.device.type)
+    which = resolve("masked_bn", backend, x.device.type, dtype_name(x))
     acc = accumulation_dtype(x)
     if scale.shape != (x.shape[1],) or shift.shape != (x.shape[1],) or scale.dtype != acc or shift.dtype != acc:
         raise ValueError(f"masked_bn_apply: scale and shift must be ({x.shape[1]},) {acc}")

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from .. import _ext
 from . import reference
-from .backends import register_backend, resolve
+from .backends import dtype_name, register_backend, resolve
 
 # ---------------------------------------------------------------- reference backend as custom ops
 
@@ -191,5 +191,5 @@ def masked_graph_conv(
     Gradients flow to x, weight, bias and importance (not to A or layout).
     """
     _check(x, layout, A, weight, bias, importance)
-    which = resolve("masked_graph_conv", backend, x.device.type)
+    which = resolve("masked_graph_conv", backend, x.device.type, dtype_name(x))
     return _FORWARD[which](x.contiguous(), layout, A.contiguous(), weight.contiguous(), bias, importance)
