@@ -5,3 +5,25 @@ launched from inside an opaque `torch.library.custom_op` (not `triton_op`, which
 cannot compile on CPU), so torch.compile treats it as one node. Kernels run on a
 GPU, or on CPU under TRITON_INTERPRET=1 (how the tests exercise them without one).
 """
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+
+def on_tensor_device(fn):
+    """Run a launcher with the current CUDA device set to its first tensor argument's device.
+
+    Triton launches on the *current* device: a tensor on cuda:1 while cuda:0 is current would
+    be read from the wrong GPU (an illegal address or silent garbage)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import torch
+
+        dev = next(a.device for a in args if isinstance(a, torch.Tensor))
+        with torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext():
+            return fn(*args, **kwargs)
+
+    return wrapper

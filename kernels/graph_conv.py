@@ -31,6 +31,8 @@ import torch
 import triton
 import triton.language as tl
 
+from . import on_tensor_device
+
 _INTERPRET = triton.knobs.runtime.interpret if hasattr(triton, "knobs") else False
 
 
@@ -59,8 +61,8 @@ def _mix_kernel(
     BC: tl.constexpr,
     BJ: tl.constexpr,
 ):
-    pid_j = tl.program_id(0)
-    n = tl.program_id(1).to(tl.int64)
+    n = tl.program_id(0).to(tl.int64)  # samples on grid dim 0: dims 1 and 2 stop at 65535
+    pid_j = tl.program_id(1)
     pid_o = tl.program_id(2)
     TV = T * V
     cols = pid_j * BJ + tl.arange(0, BJ)
@@ -295,6 +297,11 @@ def _check_dtype(x: torch.Tensor) -> None:
         raise TypeError(f"masked_graph_conv (triton): x must be float32, float16 or bfloat16, got {x.dtype}")
 
 
+def mix_grid(N: int, T: int, V: int, CO: int, meta: dict) -> tuple[int, int, int]:
+    """_mix_kernel's grid: (samples, column blocks, output-channel blocks); only dim 0 may exceed 65535."""
+    return (N, triton.cdiv(T * V, meta["BJ"]), triton.cdiv(CO, meta["BO"]))
+
+
 def _mix(inp, out, w, w_strides, bias, tables, layout, L):
     """Launch _mix_kernel: out (N, CO, T, V) from inp (N, CI, T, V) along the given tables."""
     N, CI, T, V = inp.shape
@@ -303,19 +310,21 @@ def _mix(inp, out, w, w_strides, bias, tables, layout, L):
     src, coef, deg = tables
     args = (inp, out, w, bias if bias is not None else w, src, coef, deg, layout, CI, CO, T, V, K, L, *w_strides)
     if _INTERPRET:
-        grid = (triton.cdiv(T * V, _FIXED["BJ"]), N, triton.cdiv(CO, _FIXED["BO"]))
+        grid = mix_grid(N, T, V, CO, _FIXED)
         _mix_kernel[grid](*args, HAS_BIAS=bias is not None, LOWP_DOT=False, **_FIXED)
     else:
 
         def grid(meta):
-            return (triton.cdiv(T * V, meta["BJ"]), N, triton.cdiv(CO, meta["BO"]))
+            return mix_grid(N, T, V, CO, meta)
 
         _mix_tuned[grid](*args, HAS_BIAS=bias is not None, LOWP_DOT=_lowp(inp))
 
 
+@on_tensor_device
 def forward(x, layout, A, weight, bias, importance):
     """y (N, C_out, T, V) in x's dtype; x, A, weight contiguous."""
     _check_dtype(x)
+    layout = layout.contiguous()  # read as a flat array by the kernels
     N, C, T, V = x.shape
     O = weight.shape[1]
     y = torch.empty(N, O, T, V, dtype=x.dtype, device=x.device)
@@ -328,9 +337,11 @@ def forward(x, layout, A, weight, bias, importance):
     return y
 
 
+@on_tensor_device
 def backward(grad, x, layout, A, weight, bias, importance):
     """(grad_x, grad_weight, grad_bias, grad_importance) with reference.masked_graph_conv_backward's conventions."""
     _check_dtype(x)
+    layout = layout.contiguous()
     N, C, T, V = x.shape
     L, K = A.shape[:2]
     O = weight.shape[1]
@@ -377,9 +388,9 @@ def backward(grad, x, layout, A, weight, bias, importance):
                 x, gy, w, b if b is not None else w, g_part, C, O, T, V, K,
                 HAS_BIAS=b is not None, LOWP_DOT=_lowp(x), BV=BV, **blocks,
             )  # fmt: skip
-            valid = ((layout >= 0) & (layout < L)).float()[:, None, None, None]  # no sync: mask, not check
-            ga = torch.zeros(A.shape, dtype=torch.float32, device=dev)
-            ga.index_add_(0, layout.clamp(0, L - 1), g_part * valid)
+            # summed per layout by masked reductions, not index_add_ (atomics on a GPU: run-to-run
+            # different sums); invalid layout ids match no mask, so they add nothing without a sync
+            ga = torch.stack([(g_part * (layout == l).float()[:, None, None, None]).sum(0) for l in range(L)])
             gi = ga * A.float()
     grad_bias = gb.to(bias.dtype) if bias is not None else gb.to(weight.dtype)
     grad_imp = gi.to(importance.dtype) if importance is not None else torch.zeros_like(A)

@@ -26,6 +26,8 @@ import torch
 import triton
 import triton.language as tl
 
+from . import on_tensor_device
+
 
 @triton.jit
 def _nan_maximum(a, b):
@@ -287,8 +289,9 @@ def _finalize(
 
     if HAS_Q2:
         # Candidates [k_i, queue]: p = softmax of q's logits (max m1, sum L1), softmax of q2's (mq2, L2).
-        w = tl.exp(Ms - m1)
-        w2 = tl.exp(M2s - mq2)
+        # an empty queue (M = -inf) has l = t = a = 0: weight 0, as exp(0 - m1) overflows at small tau
+        w = tl.where(M == neg_inf, 0.0, tl.exp(Ms - m1))
+        w2 = tl.where(M2 == neg_inf, 0.0, tl.exp(M2s - mq2))
         L1 = l * w
         L2 = l2 * w2
         cross = t * w
@@ -363,6 +366,7 @@ def _num_sms(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 4
 
 
+@on_tensor_device
 def infonce_queue_forward(
     q: torch.Tensor,
     k: torch.Tensor,

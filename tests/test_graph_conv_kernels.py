@@ -71,6 +71,43 @@ def test_matches_reference(fused_backend, case):
     assert_matches_reference(backend, device, table, x, layout, W, b, imp_t)
 
 
+def test_non_contiguous_layout(fused_backend):
+    """layout as a strided view (every other entry of a longer tensor): kernels read it flat."""
+    backend, device = fused_backend
+    table, x, layout, W, b, imp = graph_conv_problem(4, 3, 5, 2, ("kinect_v1_20", "ntu25", "berkeley_mhad43"))
+    strided = torch.stack([layout, layout.flip(0)], 1)[:, 0]
+    assert not strided.is_contiguous() and torch.equal(strided, layout)
+    assert_matches_reference(backend, device, table, x, strided, W, b, imp)
+
+
+def test_triton_grid_keeps_samples_on_the_unbounded_dimension():
+    """CUDA grid dims 1 and 2 stop at 65535: the sample count must ride on dim 0 for every config."""
+    kernels = pytest.importorskip("msclr.kernels.graph_conv")
+    metas = [kernels._FIXED] + [c.kwargs for c in kernels._MIX_CONFIGS]
+    for meta in metas:
+        grid = kernels.mix_grid(200_000, 300, 50, 256, meta)
+        assert grid[0] == 200_000 and max(grid[1:]) <= 65535, (meta, grid)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not GPU, reason="no CUDA GPU on this machine")
+def test_triton_more_samples_than_a_grid_dimension_holds():
+    need_backend("triton", "cuda", OPS)
+    table, x, layout, W, b, imp = graph_conv_problem(70_000, 3, 4, 1, ("ntu25",))
+    assert_matches_reference("triton", "cuda", table, x, layout, W, b, imp)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+@pytest.mark.parametrize("backend", ["triton", "cuda"])
+def test_tensors_on_a_non_current_gpu(backend):
+    """Tensors on cuda:1 while cuda:0 is current: the launch must follow the tensors."""
+    need_backend(backend, "cuda", OPS)
+    table, x, layout, W, b, imp = graph_conv_problem(3, 3, 5, 2, ("ntu25", "kinect_v1_20"))
+    with torch.cuda.device(0):
+        assert_matches_reference(backend, "cuda:1", table, x, layout, W, b, imp)
+
+
 @pytest.mark.parametrize("c_in,c_out", [(64, 128), (48, 20)])
 def test_cpu_many_frame_blocks_and_groups(c_in, c_out):
     """Shapes large enough that the CPU kernel splits frames into blocks and reduces in groups."""

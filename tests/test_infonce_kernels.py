@@ -120,6 +120,22 @@ def test_empty_queue_and_fewer_valid_than_topk(fused_backend):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_empty_queue_at_a_small_tau_stays_finite(fused_backend):
+    """Empty queue, tau 0.005, positives opposite to the queries (logits -200): the queue's weight
+    exp(0 - max) must not overflow to inf and turn 0 * inf into NaN in the divergence terms."""
+    name, device = fused_backend
+    q, k, queue, q2 = infonce_problem(4, 3, 17, 64, device=device)
+    k = -q[:, None, :].expand(-1, 3, -1).contiguous()  # every positive logit is -1/tau
+    got, g_got = run(name, q, k, queue, 0.005, valid=0, topk=5, q2=q2)
+    want, g_want = run("reference", q, k, queue, 0.005, valid=0, topk=5, q2=q2)
+    assert torch.isfinite(want.divergence).all() and all(torch.isfinite(g).all() for g in g_want)
+    # logits of magnitude 1/tau = 200 carry fp32 rounding of ~2e-5 each: tolerances scaled to match
+    torch.testing.assert_close(got.losses, want.losses, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(got.divergence, want.divergence, rtol=1e-4, atol=1e-4)
+    for a, b in zip(g_got, g_want):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
 @pytest.mark.parametrize("threads", [1, 3])
 def test_cpu_thread_counts_agree(threads):
     """The cpu kernel splits the queue and the queries by thread count: every split merges to the same result."""

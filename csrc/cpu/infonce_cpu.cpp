@@ -638,7 +638,10 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
           m1 = nan_max(m1, s[p]);
           mq2 = nan_max(mq2, s2[p]);
         }
-        const T w = std::exp(Ms - m1), w2 = std::exp(M2s - mq2);
+        // an empty queue (M = -inf) has l = t = a = 0: weight it 0, as exp(0 - m1) overflows when the
+        // positives' logits are very negative (small tau) and 0 * inf would be NaN
+        const T ninf = -std::numeric_limits<T>::infinity();
+        const T w = M == ninf ? T(0) : std::exp(Ms - m1), w2 = M2 == ninf ? T(0) : std::exp(M2s - mq2);
         T L1 = l * w, L2 = l2 * w2, cross = t * w;
         for (int64_t p = 0; p < P; ++p) {
           const T e1 = std::exp(s[p] - m1);

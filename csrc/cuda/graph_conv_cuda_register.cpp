@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <optional>
 #include <tuple>
+#include <vector>
 
 #include "../graph_conv_checks.h"
 #include "graph_conv_launchers.h"
@@ -146,9 +147,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> masked_graph_conv_bac
       check_launch(op, graph_conv_importance_grad_cuda(dt, x.data_ptr(), gy.data_ptr(), w.data_ptr(),
                                                        b.defined() ? b.data_ptr() : nullptr, fwd.view(), lay,
                                                        g_part.data_ptr(), s.N, s.C, s.O, s.T, s.V, s.K, s.L, stream));
-      // invalid layout ids contribute nothing (masked, not checked: a check would sync)
-      const auto valid = layout.ge(0).logical_and(layout.lt(s.L)).to(acc).view({s.N, 1, 1, 1});
-      auto per_layout = at::zeros({s.L, s.K, s.V, s.V}, fopt).index_add_(0, layout.clamp(0, s.L - 1), g_part * valid);
+      // Summed per layout by masked reductions, not index_add_ (atomics on CUDA: run-to-run
+      // different sums); invalid layout ids match no mask, so they add nothing without a sync.
+      std::vector<at::Tensor> sums;
+      for (int64_t l = 0; l < s.L; ++l) sums.push_back((g_part * layout.eq(l).to(acc).view({s.N, 1, 1, 1})).sum(0));
+      auto per_layout = at::stack(sums);
       auto dense_wv = at::zeros({s.L, s.K, s.V, s.V}, fopt).scatter_add_(3, fwd.src.to(at::kLong), per_layout);
       gi = dense_wv.transpose(2, 3) * A.to(acc);
     }

@@ -378,7 +378,8 @@ __global__ void __launch_bounds__(32 * kFinalizeWarps)
 
   if (has_q2) {
     // Candidates [k_i, queue]: p = softmax of q's logits (max m1, sum L1), softmax of q2's (mq2, L2).
-    const float w = expf(Ms - m1), w2 = expf(M2s - mq2);
+    // an empty queue (M = -inf) has l = t = a = 0: weight 0, as exp(0 - m1) overflows at small tau
+    const float w = M == neg_inf() ? 0.f : expf(Ms - m1), w2 = M2 == neg_inf() ? 0.f : expf(M2s - mq2);
     float L1 = l * w, L2 = l2 * w2, cross = t * w, b1[DL], b2[DL];
 #pragma unroll
     for (int c = 0; c < DL; ++c) b1[c] = a[c] * w, b2[c] = a2[c] * w2;

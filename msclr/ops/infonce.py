@@ -9,7 +9,7 @@ from torch import Tensor
 
 from .. import _ext
 from . import reference
-from .backends import register_backend, resolve
+from .backends import dtype_name, register_backend, resolve
 
 
 class InfoNCEOutput(NamedTuple):
@@ -165,7 +165,7 @@ def infonce_queue(
         raise ValueError(f"infonce_queue: topk must be in 0..16, got {topk}")
     if not tau > 0:
         raise ValueError(f"infonce_queue: tau must be > 0, got {tau}")
-    which = resolve("infonce_queue", backend, q.device.type)
+    which = resolve("infonce_queue", backend, q.device.type, dtype_name(queue))  # the queue's dtype decides the dots
     with_grad = torch.is_grad_enabled() and (q.requires_grad or (q2 is not None and q2.requires_grad))
     losses, lse, idx, div, dq, dq2 = _FORWARD[which](
         q.contiguous(), k.contiguous(), queue, _as_count(valid, queue), float(tau), int(topk), q2, with_grad
@@ -207,7 +207,9 @@ def enqueue(queue: Tensor, ptr: Tensor, keys: Tensor, backend: str = "auto") -> 
     Rows ptr, ptr+1, ... (mod Q) receive the keys (cast to the queue's dtype) and ptr advances
     by B mod Q. Both tensors are mutated; the op is declared as mutating them so that
     torch.compile keeps it. B must not exceed Q; ptr outside [0, Q) is a RuntimeError on the
-    reference and cpu backends alike (never wrapped).
+    reference and cpu backends alike (never wrapped). On cuda the pointer lives on the device and
+    checking it would cost a host sync, so the kernel takes it modulo Q (floor, as Python's %):
+    a corrupted pointer misplaces keys but never writes outside the queue.
     """
     if queue.dim() != 2 or keys.dim() != 2 or keys.shape[1] != queue.shape[1]:
         raise ValueError(
