@@ -30,7 +30,9 @@ def _rel(paths):
     return sorted(os.path.relpath(p, ROOT) for p in paths)
 
 
-# csrc/*.cpp: op registration and the Python module; cpu/: CPU kernels; io/: file parsers.
+# One layout per op (docs/architecture.md section 5.1): csrc/<op>.cpp the op's schemas (its checks in
+# csrc/<op>.h), csrc/python_module.cpp the Python module, cpu/<op>_kernel.cpp the CPU kernels with
+# their registration, io/ the file parsers; cuda/<op>_kernel.cu + <op>_register.cpp the CUDA ones.
 CPP_SOURCES = _rel(
     glob.glob(os.path.join(ROOT, "csrc", "*.cpp"))
     + glob.glob(os.path.join(ROOT, "csrc", "cpu", "*.cpp"))

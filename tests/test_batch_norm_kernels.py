@@ -16,7 +16,7 @@ from msclr.models import MaskedBatchNorm
 from msclr.ops import batch_norm as bn_mod
 from msclr.ops import masked_bn_apply, masked_bn_stats, reference
 
-OPS = ("masked_bn",)
+OPS = ("masked_bn_stats", "masked_bn_apply")
 
 
 SHAPES = {
@@ -284,7 +284,8 @@ def test_module_backend_without_bn_kernel_runs_plain_torch():
     """--backend cuda/triton pick the graph conv kernels; BatchNorm, which has none, runs plain torch."""
     x, mask, _, _, res = bn_problem(3, 5, 2)
     for backend in ("triton", "cuda"):
-        assert MaskedBatchNorm(5, backend=backend)._bn_backend("cpu") == "reference"
+        for op in ("masked_bn_stats", "masked_bn_apply"):
+            assert MaskedBatchNorm(5, backend=backend)._bn_backend("cpu", op) == "reference"
     torch.manual_seed(0)
     out = MaskedBatchNorm(5, backend="triton")(x, mask, residual=res, relu=True)
     torch.manual_seed(0)

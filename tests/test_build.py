@@ -14,7 +14,7 @@ from helpers import GPU, enqueue_problem
 
 from msclr import _ext
 from msclr.ops import backends
-from msclr.ops import infonce as nce_mod
+from msclr.ops.enqueue import _enqueue_ref  # the module: msclr.ops.enqueue is the function
 
 
 def test_extension_built_with_cpu_kernels():
@@ -24,7 +24,7 @@ def test_extension_built_with_cpu_kernels():
     # one of its ops, run: enqueue_ writes the keys where the reference does (wrapping) and passes opcheck
     queue, ptr, keys = enqueue_problem(6, 4, 3, ptr=5)
     want_queue, want_ptr = queue.clone(), ptr.clone()
-    nce_mod._enqueue_ref(want_queue, want_ptr, keys)
+    _enqueue_ref(want_queue, want_ptr, keys)
     got_queue, got_ptr = queue.clone(), ptr.clone()
     torch.ops.msclr.enqueue_(got_queue, got_ptr, keys)
     assert torch.equal(got_queue, want_queue) and torch.equal(got_ptr, want_ptr)

@@ -10,6 +10,7 @@ from helpers import enqueue_problem, graph_conv_problem, infonce_problem, need_b
 from msclr.ops import enqueue, infonce_queue, masked_graph_conv
 from msclr.ops import graph_conv as gc_mod
 from msclr.ops import infonce as nce_mod
+from msclr.ops.enqueue import _enqueue_ref  # the module: msclr.ops.enqueue is the function
 
 
 # ---------------------------------------------------------------- masked_graph_conv
@@ -234,7 +235,7 @@ def test_enqueue_errors():
 
 def test_enqueue_opcheck():
     queue, ptr, keys = enqueue_problem(6, 4, 3, ptr=5)
-    torch.library.opcheck(nce_mod._enqueue_ref, (queue, ptr, keys))
+    torch.library.opcheck(_enqueue_ref, (queue, ptr, keys))
     need_backend("cpu", "cpu", "enqueue")
     torch.library.opcheck(torch.ops.msclr.enqueue_.default, (queue, ptr, keys))
 

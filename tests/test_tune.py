@@ -44,7 +44,7 @@ def test_auto_follows_the_measured_order_for_this_machine_only(table):
     assert backends.resolve("enqueue", "auto", "cpu", "float32") == "reference"
     assert backends.auto_order("enqueue", "cpu", "float32")[1].startswith("measured")
     # a dtype the table does not have, and an op it does not have: the shipped default
-    assert backends.resolve("enqueue", "auto", "cpu", "bfloat16") == backends.resolve("masked_bn", "auto", "cpu")
+    assert backends.resolve("enqueue", "auto", "cpu", "bfloat16") == backends.resolve("masked_bn_apply", "auto", "cpu")
     assert backends.auto_order("enqueue", "cpu", "bfloat16") == (("cpu", "reference"), "shipped default")
 
 

@@ -1,6 +1,6 @@
-// Raw-pointer launchers of the masked graph convolution's CUDA kernels (graph_conv_cuda.cu).
+// Raw-pointer launchers of the masked graph convolution's CUDA kernels (graph_conv_kernel.cu).
 // No ATen here (docs/architecture.md section 5); tensors, checks and the neighbour tables are prepared in
-// graph_conv_cuda_register.cpp.
+// graph_conv_register.cpp.
 //
 // Conventions shared by all launchers:
 // * x / inputs / outputs / grads are contiguous (N, C, T, V) of `dtype`; "acc" pointers

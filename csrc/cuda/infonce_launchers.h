@@ -1,5 +1,5 @@
-// Raw-pointer launchers of the msclr::infonce_queue CUDA kernels (csrc/cuda/infonce_cuda.cu).
-// No ATen here: tensors, checks and registration live in infonce_cuda_register.cpp.
+// Raw-pointer launchers of the msclr::infonce_queue CUDA kernels (csrc/cuda/infonce_kernel.cu).
+// No ATen here: tensors, checks and registration live in infonce_register.cpp.
 #pragma once
 #include <cuda_runtime.h>
 

@@ -57,14 +57,15 @@ class MaskedBatchNorm(nn.Module):
         if residual is not None and residual.dtype != x.dtype:  # e.g. under autocast: as `y + residual` does
             dt = torch.promote_types(x.dtype, residual.dtype)
             x, residual = x.to(dt), residual.to(dt)
-        return self._normalize(x, mask, residual, relu, dropout, self._bn_backend(x))
+        return self._normalize(x, mask, residual, relu, dropout)
 
-    def _bn_backend(self, x: Tensor) -> str:
+    def _bn_backend(self, x: Tensor, op: str = "masked_bn_apply") -> str:
+        """The backend of `op` ("masked_bn_stats" or "masked_bn_apply", each its own backend key)."""
         # A backend asked for by name that has no BatchNorm kernel (cuda, triton: the graph conv
         # has them, this op not yet) runs the ops' torch reference instead of failing.
-        if self.backend != "auto" and self.backend not in IMPLEMENTED["masked_bn"]:
+        if self.backend != "auto" and self.backend not in IMPLEMENTED[op]:
             return "reference"
-        return resolve("masked_bn", self.backend, x.device.type, dtype_name(x))
+        return resolve(op, self.backend, x.device.type, dtype_name(x))
 
     def _update_running(self, mean: Tensor, var: Tensor, count: Tensor) -> None:
         with torch.no_grad():
@@ -72,11 +73,11 @@ class MaskedBatchNorm(nn.Module):
             self.running_mean.lerp_(mean.to(self.running_mean.dtype), self.momentum)
             self.running_var.lerp_(unbiased.to(self.running_var.dtype), self.momentum)
 
-    def _normalize(self, x, mask, residual, relu, dropout, backend):
+    def _normalize(self, x, mask, residual, relu, dropout):
         """Statistics (masked_bn_stats, all-reduced under DDP), running stats, then masked_bn_apply."""
         acc = accumulation_dtype(x)
         if self.training:
-            stats = masked_bn_stats(x, mask, backend=backend)  # (2, C) float64
+            stats = masked_bn_stats(x, mask, backend=self._bn_backend(x, "masked_bn_stats"))  # (2, C) float64
             count = mask.to(torch.float64).sum().reshape(1) * x.shape[2]
             # one all-reduce of [sum, sum of squares, count]: the statistics of the global batch
             total = global_sum(torch.cat([stats.reshape(-1), count]))
@@ -97,7 +98,7 @@ class MaskedBatchNorm(nn.Module):
             residual=residual,
             relu=relu,
             dropout=dropout,
-            backend=backend,
+            backend=self._bn_backend(x, "masked_bn_apply"),
         )
 
 

@@ -1,18 +1,20 @@
 """Public fused ops of msclr (docs/architecture.md sections 3 and 4).
 
 Each op has a readable `reference` (msclr.ops.reference) beside its fused backends;
-`backend="auto"` chooses per device (see msclr.ops.backends).
+`backend="auto"` chooses per device (see msclr.ops.backends). One module per op holds its public
+function, custom ops, fake and autograd registrations and backends: batch_norm.py
+(masked_bn_stats, masked_bn_apply), enqueue.py, graph_conv.py (masked_graph_conv), infonce.py
+(infonce_queue); their C++/CUDA kernels follow the same per-op layout in csrc/
+(docs/architecture.md section 5.1).
 """
 
 from __future__ import annotations
 
-import torch
-
-from .. import _ext
 from .backends import BACKENDS, IMPLEMENTED, resolve, triton_runnable, why_unavailable
 from .batch_norm import masked_bn_apply, masked_bn_stats
+from .enqueue import enqueue
 from .graph_conv import masked_graph_conv
-from .infonce import InfoNCEOutput, enqueue, infonce_queue
+from .infonce import InfoNCEOutput, infonce_queue
 
 __all__ = [
     "BACKENDS",
@@ -27,9 +29,3 @@ __all__ = [
     "triton_runnable",
     "why_unavailable",
 ]
-
-if _ext.extension() is not None:
-    # Shapes of the C++ ops for torch.compile / meta tensors; kernels come from csrc/.
-    @torch.library.register_fake("msclr::enqueue_")
-    def _(queue, ptr, keys):
-        return None

@@ -10,9 +10,11 @@ MaskedBatchNorm (msclr.models.layers) is, in training,
 and in eval the apply alone with the running statistics. Splitting at the sums keeps the
 statistics exact under DDP (autograd of the all-reduce carries the gradient of the global
 mean/var back to every rank) while the two passes over x are fused kernels. Backends:
-"reference" (pure torch, msclr.ops.reference) and "cpu" (C++, csrc/cpu/batch_norm_cpu.cpp);
+"reference" (pure torch, msclr.ops.reference) and "cpu" (C++, csrc/cpu/batch_norm_kernel.cpp);
 there is no CUDA/Triton kernel yet, so `auto` on a GPU resolves to "reference" (and the model
-then runs its plain-torch BatchNorm).
+then runs its plain-torch BatchNorm). Each op has its own backend key, "masked_bn_stats" and
+"masked_bn_apply" (msclr.ops.IMPLEMENTED, `python -m msclr.tune`), so each half can gain a backend
+and be tuned on its own.
 """
 
 from __future__ import annotations
@@ -138,12 +140,14 @@ _ref_apply.register_autograd(_make_apply_backward(_ref_apply_backward), setup_co
 
 # backend name -> (stats op, apply op), each with autograd registered
 _OPS = {"reference": (_ref_stats, _ref_apply)}
-register_backend("masked_bn", "reference")
+register_backend("masked_bn_stats", "reference")
+register_backend("masked_bn_apply", "reference")
 
 
 # ---------------------------------------------------------------- cpu backend: msclr._C
-# Schemas msclr::masked_bn_stats(_backward), masked_bn_apply(_backward) and their CPU kernels are
-# in csrc/cpu/batch_norm_cpu.cpp; shapes and autograd here.
+# Schemas msclr::masked_bn_stats(_backward), masked_bn_apply(_backward) in csrc/batch_norm.cpp
+# (argument checks in csrc/batch_norm.h), CPU kernels in csrc/cpu/batch_norm_kernel.cpp; shapes and
+# autograd here.
 if _ext.has_op("masked_bn_apply_backward"):
     torch.library.register_fake("msclr::masked_bn_stats")(_fake_stats)
     torch.library.register_fake("msclr::masked_bn_stats_backward")(_fake_stats_backward)
@@ -160,7 +164,8 @@ if _ext.has_op("masked_bn_apply_backward"):
         setup_context=_apply_setup,
     )
     _OPS["cpu"] = (torch.ops.msclr.masked_bn_stats, torch.ops.msclr.masked_bn_apply)
-    register_backend("masked_bn", "cpu")
+    register_backend("masked_bn_stats", "cpu")
+    register_backend("masked_bn_apply", "cpu")
 
 
 def _check(x: Tensor, mask: Tensor, name: str) -> None:
@@ -182,7 +187,7 @@ def masked_bn_stats(x: Tensor, mask: Tensor, backend: str = "auto") -> Tensor:
     dtype). Differentiable in x. Backends "reference" and "cpu"; "auto" picks cpu on CPU tensors.
     """
     _check(x, mask, "masked_bn_stats")
-    which = resolve("masked_bn", backend, x.device.type, dtype_name(x))
+    which = resolve("masked_bn_stats", backend, x.device.type, dtype_name(x))
     return _OPS[which][0](x.contiguous(), mask)
 
 
@@ -210,7 +215,7 @@ def masked_bn_apply(
     Gradients flow to x, scale, shift and residual.
     """
     _check(x, mask, "masked_bn_apply")
-    which = resolve("masked_bn", backend, x.device.type, dtype_name(x))
+    which = resolve("masked_bn_apply", backend, x.device.type, dtype_name(x))
     acc = accumulation_dtype(x)
     if scale.shape != (x.shape[1],) or shift.shape != (x.shape[1],) or scale.dtype != acc or shift.dtype != acc:
         raise ValueError(f"masked_bn_apply: scale and shift must be ({x.shape[1]},) {acc}")

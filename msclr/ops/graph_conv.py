@@ -79,8 +79,9 @@ register_backend("masked_graph_conv", "reference")
 
 
 # ---------------------------------------------------------------- C++ backends (cpu, cuda): msclr._C
-# One schema, msclr::masked_graph_conv(_backward), declared in csrc/cpu/graph_conv_cpu.cpp with CPU
-# kernels there and CUDA kernels in csrc/cuda/graph_conv_cuda*.{cu,cpp}; shapes and autograd here.
+# One schema, msclr::masked_graph_conv(_backward), declared in csrc/graph_conv.cpp (argument checks in
+# csrc/graph_conv.h), CPU kernels in csrc/cpu/graph_conv_kernel.cpp and CUDA kernels in
+# csrc/cuda/graph_conv_kernel.cu (registered by csrc/cuda/graph_conv_register.cpp); shapes and autograd here.
 def _fake_forward(x, layout, A, weight, bias, importance):
     n, _, t, v = x.shape
     return x.new_empty(n, weight.shape[1], t, v)
@@ -171,8 +172,8 @@ def masked_graph_conv(
 
     y[n,o,t,w] = sum_k sum_v (A*importance)[l_n,k,v,w] (sum_c W[k,o,c] x[n,c,t,v] + b[k,o])
 
-    Backends: "reference" (pure torch), "cpu" (C++, csrc/cpu/graph_conv_cpu.cpp), "cuda" (CUDA C++,
-    csrc/cuda/graph_conv_cuda.cu) and "triton" (kernels/graph_conv.py); "auto" picks the fastest
+    Backends: "reference" (pure torch), "cpu" (C++, csrc/cpu/graph_conv_kernel.cpp), "cuda" (CUDA C++,
+    csrc/cuda/graph_conv_kernel.cu) and "triton" (kernels/graph_conv.py); "auto" picks the fastest
     available for x's device. The fused backends never build the (N, K*C_out, T, V) intermediate
     and exploit the few neighbours per joint. They read x as contiguous (N, C, T, V): another
     layout (e.g. channels-last or a transposed view) is copied to that first. float64 runs on

@@ -1,4 +1,4 @@
-"""infonce_queue and enqueue: public functions, custom ops, fake and autograd registrations."""
+"""infonce_queue: the public function, its custom ops, fake and autograd registrations."""
 
 from __future__ import annotations
 
@@ -77,16 +77,16 @@ register_backend("infonce_queue", "reference")
 
 
 def _register_cpp_backends() -> None:
-    """cpu / cuda: the C++ op msclr::infonce_queue of csrc/ (one op, kernels per dispatch key)."""
+    """cpu / cuda: the C++ op msclr::infonce_queue (schema csrc/infonce.cpp, kernels per dispatch key)."""
     if not _ext.has_op("infonce_queue"):
         return
     op = torch.ops.msclr.infonce_queue.default
     torch.library.register_fake("msclr::infonce_queue")(_fake_forward)
     torch.library.register_autograd("msclr::infonce_queue", _backward, setup_context=_setup_context)
-    _FORWARD["cpu"] = op  # csrc/cpu/infonce_cpu.cpp
+    _FORWARD["cpu"] = op  # csrc/cpu/infonce_kernel.cpp
     register_backend("infonce_queue", "cpu")
     if _ext.built_with_cuda():
-        _FORWARD["cuda"] = op  # csrc/cuda/infonce_cuda.cu
+        _FORWARD["cuda"] = op  # csrc/cuda/infonce_kernel.cu
         register_backend("infonce_queue", "cuda")
 
 
@@ -177,53 +177,3 @@ def infonce_queue(
         topk=idx if topk > 0 else None,
         divergence=div.mean() if q2 is not None else None,
     )
-
-
-# ---------------------------------------------------------------- enqueue
-
-
-@torch.library.custom_op("msclr::enqueue_ref_", mutates_args=("queue", "ptr"))
-def _enqueue_ref(queue: Tensor, ptr: Tensor, keys: Tensor) -> None:
-    reference.enqueue_(queue, ptr, keys)
-
-
-@_enqueue_ref.register_fake
-def _(queue, ptr, keys):
-    return None
-
-
-register_backend("enqueue", "reference")
-register_backend("enqueue", "cpu")  # csrc/cpu/queue_cpu.cpp
-register_backend("enqueue", "cuda")  # csrc/cuda/queue_cuda.cu
-
-
-def _enqueue_fused(queue: Tensor, ptr: Tensor, keys: Tensor) -> None:
-    torch.ops.msclr.enqueue_(queue, ptr, keys)
-
-
-def enqueue(queue: Tensor, ptr: Tensor, keys: Tensor, backend: str = "auto") -> None:
-    """Write keys (B, D) into the ring buffer queue (Q, D) at ptr (int64, 1 element), in place.
-
-    Rows ptr, ptr+1, ... (mod Q) receive the keys (cast to the queue's dtype) and ptr advances
-    by B mod Q. Both tensors are mutated; the op is declared as mutating them so that
-    torch.compile keeps it. B must not exceed Q; ptr outside [0, Q) is a RuntimeError on the
-    reference and cpu backends alike (never wrapped). On cuda the pointer lives on the device and
-    checking it would cost a host sync, so the kernel takes it modulo Q (floor, as Python's %):
-    a corrupted pointer misplaces keys but never writes outside the queue.
-    """
-    if queue.dim() != 2 or keys.dim() != 2 or keys.shape[1] != queue.shape[1]:
-        raise ValueError(
-            f"enqueue: queue (Q, D) and keys (B, D) expected, got {tuple(queue.shape)} and {tuple(keys.shape)}"
-        )
-    if keys.shape[0] > queue.shape[0]:
-        raise ValueError(f"enqueue: {keys.shape[0]} keys do not fit a queue of {queue.shape[0]}")
-    if ptr.numel() != 1 or ptr.dtype != torch.int64 or ptr.device != queue.device:
-        raise ValueError(f"enqueue: ptr must be a one-element int64 tensor on {queue.device}")
-    if not queue.is_contiguous():
-        raise ValueError("enqueue: the queue must be contiguous (it is written in place)")
-    which = resolve("enqueue", backend, queue.device.type)
-    keys = keys.to(queue.dtype).contiguous()
-    if which == "reference":
-        _enqueue_ref(queue, ptr, keys)
-    else:  # resolve() only picks cpu/cuda when msclr._C (and so the C++ kernels) is loaded
-        _enqueue_fused(queue, ptr, keys)

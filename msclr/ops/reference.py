@@ -17,7 +17,7 @@ def _acc(t: Tensor) -> torch.dtype:
 
 # --------------------------------------------------------------------------- argument checks
 # The reference backend refuses what the cpu backend refuses, with the same messages
-# (csrc/cpu/graph_conv_cpu.cpp, csrc/cpu/queue_cpu.cpp): indexing would otherwise wrap a
+# (csrc/cpu/graph_conv_kernel.cpp, csrc/cpu/enqueue_kernel.cpp): indexing would otherwise wrap a
 # negative layout id or queue pointer silently. They read the index tensors on the host.
 def check_layout_ids(op: str, layout: Tensor, num_layouts: int) -> None:
     """RuntimeError naming the first sample whose layout id is outside [0, num_layouts)."""
@@ -206,7 +206,7 @@ def _mul32(x: Tensor, c: int) -> Tensor:
 
 
 def _mix32(x: Tensor) -> Tensor:
-    """The "lowbias32" integer finaliser (C. Wellons), as in csrc/cpu/batch_norm_cpu.cpp."""
+    """The "lowbias32" integer finaliser (C. Wellons), as in csrc/cpu/batch_norm_kernel.cpp."""
     x = x ^ (x >> 16)
     x = _mul32(x, 0x7FEB352D)
     x = x ^ (x >> 15)

@@ -1,5 +1,6 @@
 // CUDA registration of msclr::infonce_queue: checks, fp32 copies of the small inputs, the
-// per-split state, then raw pointers and the current stream to csrc/cuda/infonce_cuda.cu.
+// per-split state, then raw pointers and the current stream to csrc/cuda/infonce_kernel.cu. Schema in
+// csrc/infonce.cpp; argument checks and output allocation (shared with the CPU kernel) in csrc/infonce.h.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -10,15 +11,10 @@
 #include <tuple>
 #include <vector>
 
+#include "../infonce.h"
 #include "infonce_launchers.h"
 
 namespace msclr {
-
-// Defined in csrc/cpu/infonce_cpu.cpp (always built), shared by both registrations.
-void check_infonce_args(const at::Tensor& q, const at::Tensor& k, const at::Tensor& queue, const at::Tensor& valid,
-                        double tau, int64_t topk, const std::optional<at::Tensor>& q2);
-std::vector<at::Tensor> alloc_infonce_outputs(const at::Tensor& q, int64_t topk, bool has_q2, bool with_grad);
-
 namespace {
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> infonce_queue_cuda(

@@ -1,5 +1,6 @@
 // CUDA registration of msclr::masked_graph_conv(_backward): checks, neighbour tables and
-// reductions with ATen (no host synchronisation), kernels from graph_conv_cuda.cu.
+// reductions with ATen (no host synchronisation), kernels from graph_conv_kernel.cu. Schemas in
+// csrc/graph_conv.cpp, argument checks (shared with the CPU kernels) in csrc/graph_conv.h.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -11,7 +12,7 @@
 #include <tuple>
 #include <vector>
 
-#include "../graph_conv_checks.h"
+#include "../graph_conv.h"
 #include "graph_conv_launchers.h"
 
 namespace msclr {

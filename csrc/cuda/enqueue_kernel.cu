@@ -2,7 +2,7 @@
 // enqueue never synchronises with the host.
 #include <cstdint>
 
-#include "launchers.h"
+#include "enqueue_launchers.h"
 
 namespace msclr {
 namespace {

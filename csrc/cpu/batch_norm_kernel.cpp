@@ -1,4 +1,5 @@
-// msclr::masked_bn_stats / masked_bn_apply (+ backwards): schemas and CPU kernels.
+// msclr::masked_bn_stats / masked_bn_apply (+ backwards): CPU kernels and their registration
+// (schemas in csrc/batch_norm.cpp, argument checks in csrc/batch_norm.h).
 //
 // The masked BatchNorm of the encoder (msclr.models.layers.MaskedBatchNorm) split in two ops, so
 // that the per-channel sums can be all-reduced between them under DDP (synchronised BN):
@@ -27,20 +28,8 @@
 #include <tuple>
 #include <vector>
 
-TORCH_LIBRARY_FRAGMENT(msclr, m) {
-  // Per-channel masked sums [sum m x, sum m x^2] of x (N, C, T, V) over valid joints: (2, C) float64.
-  m.def("masked_bn_stats(Tensor x, Tensor mask) -> Tensor");
-  // d x = m * (grad[0,c] + 2 grad[1,c] x)
-  m.def("masked_bn_stats_backward(Tensor grad, Tensor x, Tensor mask) -> Tensor");
-  // act((x*scale + shift) * dropout * m + residual); see msclr.ops.masked_bn_apply.
-  m.def(
-      "masked_bn_apply(Tensor x, Tensor mask, Tensor scale, Tensor shift, Tensor? residual, Tensor? seed, float p, "
-      "bool relu) -> Tensor");
-  // Gradients (x, scale, shift, residual); the residual gradient is empty (0,) when has_residual is false.
-  m.def(
-      "masked_bn_apply_backward(Tensor grad, Tensor out, Tensor x, Tensor mask, Tensor scale, Tensor? seed, "
-      "float p, bool relu, bool has_residual) -> (Tensor, Tensor, Tensor, Tensor)");
-}
+#include "../batch_norm.h"
+#include "common.h"
 
 namespace msclr {
 namespace {
@@ -67,10 +56,7 @@ struct Dropout {
   double keep_scale = 1.0;
 
   Dropout(const std::optional<at::Tensor>& seed, double p) {
-    if (!seed.has_value() || p <= 0.0) return;
-    TORCH_CHECK(p < 1.0, "msclr::masked_bn_apply: dropout probability must be in [0, 1), got ", p);
-    TORCH_CHECK(seed->numel() == 1 && seed->scalar_type() == at::kLong && seed->device().is_cpu(),
-                "msclr::masked_bn_apply: seed must be one int64 element on the CPU");
+    if (!check_bn_dropout(seed, p)) return;
     const auto s = static_cast<uint64_t>(seed->item<int64_t>());
     on = true;
     s0 = static_cast<uint32_t>(s);
@@ -82,14 +68,9 @@ struct Dropout {
   uint32_t key(uint64_t i) const { return s0 ^ mix32(static_cast<uint32_t>(i >> 32) ^ s1); }
 };
 
-// f[v] = keep(base + v) ? m[v] * ks : 0 for one row. Built for AVX2 and the baseline, chosen at
-// load time (the extension is compiled for the baseline x86-64 only); the hash is the hot part.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MSCLR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define MSCLR_CLONES
-#endif
-
+// f[v] = keep(base + v) ? m[v] * ks : 0 for one row. Built for x86-64-v3 and the baseline, chosen
+// at load time (MSCLR_MULTIVERSION, common.h; the extension is compiled for the baseline x86-64
+// only); the hash is the hot part.
 template <typename acc_t>
 inline void dropout_row_impl(uint32_t lo, uint32_t key, uint32_t threshold, acc_t ks, const acc_t* m, int64_t V,
                              acc_t* f) {
@@ -101,13 +82,13 @@ inline void dropout_row_impl(uint32_t lo, uint32_t key, uint32_t threshold, acc_
   }
 }
 
-MSCLR_CLONES void dropout_row(uint32_t lo, uint32_t key, uint32_t thr, float ks, const float* m, int64_t V,
-                              float* f) {
+MSCLR_MULTIVERSION void dropout_row(uint32_t lo, uint32_t key, uint32_t thr, float ks, const float* m, int64_t V,
+                                    float* f) {
   dropout_row_impl(lo, key, thr, ks, m, V, f);
 }
 
-MSCLR_CLONES void dropout_row(uint32_t lo, uint32_t key, uint32_t thr, double ks, const double* m, int64_t V,
-                              double* f) {
+MSCLR_MULTIVERSION void dropout_row(uint32_t lo, uint32_t key, uint32_t thr, double ks, const double* m, int64_t V,
+                                    double* f) {
   dropout_row_impl(lo, key, thr, ks, m, V, f);
 }
 
@@ -118,23 +99,11 @@ struct Shape {
   int64_t grain() const { return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(1, T * V)); }
 };
 
+// The shared checks of x and mask (csrc/batch_norm.h), then this backend's: CPU tensors.
 Shape check_x_mask(const char* op, const at::Tensor& x, const at::Tensor& mask) {
-  TORCH_CHECK(x.dim() == 4, op, ": x must be (N, C, T, V), got ", x.sizes());
+  check_bn_x_mask(op, x, mask);
   TORCH_CHECK(x.device().is_cpu() && mask.device().is_cpu(), op, ": the cpu kernels take CPU tensors");
-  TORCH_CHECK(mask.dim() == 2 && mask.size(0) == x.size(0) && mask.size(1) == x.size(3), op,
-              ": mask must be (N, V) = (", x.size(0), ", ", x.size(3), "), got ", mask.sizes());
-  TORCH_CHECK(at::isFloatingType(x.scalar_type()), op, ": x must be floating point, got ", x.scalar_type());
   return {x.size(0), x.size(1), x.size(2), x.size(3)};
-}
-
-void check_channel_vec(const char* op, const char* name, const at::Tensor& t, int64_t C, at::ScalarType acc) {
-  TORCH_CHECK(t.dim() == 1 && t.size(0) == C, op, ": ", name, " must be (", C, "), got ", t.sizes());
-  TORCH_CHECK(t.scalar_type() == acc, op, ": ", name, " must be ", acc, " (the accumulation type of x), got ",
-              t.scalar_type());
-}
-
-at::ScalarType acc_type(const at::Tensor& x) {
-  return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
 }
 
 // Per-plane partials (planes, 2) summed over samples in order: (2, C) float64.
@@ -186,8 +155,7 @@ at::Tensor masked_bn_stats_cpu(const at::Tensor& x_, const at::Tensor& mask_) {
 
 at::Tensor masked_bn_stats_backward_cpu(const at::Tensor& grad, const at::Tensor& x_, const at::Tensor& mask_) {
   const Shape s = check_x_mask("msclr::masked_bn_stats_backward", x_, mask_);
-  TORCH_CHECK(grad.dim() == 2 && grad.size(0) == 2 && grad.size(1) == s.C,
-              "msclr::masked_bn_stats_backward: grad must be (2, ", s.C, "), got ", grad.sizes());
+  check_bn_stats_grad(grad, s.C);
   const auto x = x_.contiguous();
   auto dx = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "masked_bn_stats_backward_cpu", [&] {
@@ -262,13 +230,8 @@ at::Tensor masked_bn_apply_cpu(const at::Tensor& x_, const at::Tensor& mask_, co
                                const std::optional<at::Tensor>& seed, double p, bool relu) {
   const char* op = "msclr::masked_bn_apply";
   const Shape s = check_x_mask(op, x_, mask_);
-  const auto acc = acc_type(x_);
-  check_channel_vec(op, "scale", scale_, s.C, acc);
-  check_channel_vec(op, "shift", shift_, s.C, acc);
-  if (residual_.has_value())
-    TORCH_CHECK(residual_->sizes() == x_.sizes() && residual_->scalar_type() == x_.scalar_type(), op,
-                ": residual must match x (", x_.sizes(), ", ", x_.scalar_type(), "), got ", residual_->sizes(), ", ",
-                residual_->scalar_type());
+  check_bn_apply_args(op, x_, scale_, shift_, residual_);
+  const auto acc = bn_acc_type(x_);
   const Dropout d(seed, p);
   const auto x = x_.contiguous();
   const auto scale = scale_.contiguous(), shift = shift_.contiguous();
@@ -333,11 +296,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> masked_bn_apply_backw
     const at::Tensor& scale_, const std::optional<at::Tensor>& seed, double p, bool relu, bool has_residual) {
   const char* op = "msclr::masked_bn_apply_backward";
   const Shape s = check_x_mask(op, x_, mask_);
-  const auto acc = acc_type(x_);
-  check_channel_vec(op, "scale", scale_, s.C, acc);
-  TORCH_CHECK(grad_.sizes() == x_.sizes() && out_.sizes() == x_.sizes(), op, ": grad and out must be ", x_.sizes());
-  TORCH_CHECK(grad_.scalar_type() == x_.scalar_type() && out_.scalar_type() == x_.scalar_type(), op,
-              ": grad and out must have x's dtype ", x_.scalar_type());
+  check_bn_apply_backward_args(op, grad_, out_, x_, scale_);
+  const auto acc = bn_acc_type(x_);
   const Dropout d(seed, p);
   const auto x = x_.contiguous(), grad = grad_.contiguous(), out = out_.contiguous(), scale = scale_.contiguous();
   auto dx = at::empty_like(x);

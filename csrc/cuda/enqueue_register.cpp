@@ -1,11 +1,12 @@
-// CUDA registration of msclr::enqueue_: tensors in, raw pointers and the current stream out.
+// CUDA registration of msclr::enqueue_: tensors in, raw pointers and the current stream out to
+// enqueue_kernel.cu (schema in csrc/enqueue.cpp, argument checks in csrc/enqueue.h).
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include "../checks.h"
-#include "launchers.h"
+#include "../enqueue.h"
+#include "enqueue_launchers.h"
 
 namespace msclr {
 

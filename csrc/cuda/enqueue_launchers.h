@@ -1,5 +1,6 @@
-// Raw-pointer launchers of the CUDA kernels. No ATen here: .cu files stay
-// fast to compile and independent of torch's headers (docs/architecture.md section 5).
+// Raw-pointer launcher of the msclr::enqueue_ CUDA kernel (enqueue_kernel.cu). No ATen here: .cu
+// files stay fast to compile and independent of torch's headers (docs/architecture.md section 5);
+// tensors, checks and registration live in enqueue_register.cpp.
 #pragma once
 #include <cuda_runtime.h>
 #include <cstdint>

@@ -1,4 +1,10 @@
-// Argument checks shared by the CPU and CUDA registrations (host code only).
+// msclr::enqueue_ (docs/architecture.md 3.2): the argument checks shared by the CPU and CUDA
+// registrations (host code only).
+//
+//   schema       csrc/enqueue.cpp
+//   CPU kernel   csrc/cpu/enqueue_kernel.cpp (+ registration)
+//   CUDA         csrc/cuda/enqueue_kernel.cu (raw pointers), csrc/cuda/enqueue_launchers.h,
+//                csrc/cuda/enqueue_register.cpp (tensors, checks, launch, registration)
 #pragma once
 #include <ATen/ATen.h>
 

@@ -1,11 +1,12 @@
-// CPU kernel of msclr::enqueue_: copy the keys into the ring buffer with wrap-around.
+// CPU kernel of msclr::enqueue_ and its registration: copy the keys into the ring buffer with
+// wrap-around (schema in csrc/enqueue.cpp, argument checks in csrc/enqueue.h).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <cstring>
 
-#include "../checks.h"
+#include "../enqueue.h"
 
 namespace msclr {
 

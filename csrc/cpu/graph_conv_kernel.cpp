@@ -1,4 +1,5 @@
-// msclr::masked_graph_conv(_backward): schemas and CPU kernels (docs/architecture.md 3.1).
+// msclr::masked_graph_conv(_backward): CPU kernels and their registration (docs/architecture.md 3.1;
+// schemas in csrc/graph_conv.cpp, argument checks in csrc/graph_conv.h).
 //
 //   y[n,o,t,w] = sum_k sum_v A_eff[l_n,k,v,w] (sum_c W[k,o,c] x[n,c,t,v] + b[k,o]),  A_eff = A * importance
 //
@@ -30,18 +31,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "../graph_conv_checks.h"
-
-TORCH_LIBRARY_FRAGMENT(msclr, m) {
-  // Masked spatial graph convolution over per-sample layouts; see msclr.ops.masked_graph_conv.
-  m.def(
-      "masked_graph_conv(Tensor x, Tensor layout, Tensor A, Tensor weight, Tensor? bias, Tensor? importance) "
-      "-> Tensor");
-  // Gradients (x, weight, bias, importance); bias/importance gradients are zeros when absent.
-  m.def(
-      "masked_graph_conv_backward(Tensor grad, Tensor x, Tensor layout, Tensor A, Tensor weight, Tensor? bias, "
-      "Tensor? importance) -> (Tensor, Tensor, Tensor, Tensor)");
-}
+#include "../graph_conv.h"
 
 namespace msclr {
 namespace {

@@ -1,4 +1,5 @@
-// msclr::infonce_queue: schema, shared argument checks and the CPU kernel.
+// msclr::infonce_queue: the CPU kernel and its registration (schema in csrc/infonce.cpp, argument
+// checks in csrc/infonce.h).
 //
 // Cross-skeleton InfoNCE with a queue of negatives (docs/architecture.md 3.2), its gradient and the
 // optional top-k / AimCLR divergence outputs, in ONE streaming pass over the queue (why the
@@ -31,65 +32,14 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <tuple>
 #include <vector>
 
-TORCH_LIBRARY_FRAGMENT(msclr, m) {
-  // losses (N,), lse (N,), topk_idx (N, topk) int64 (-1 where fewer valid entries), div (N,) or
-  // empty, dq (N, D) = d losses_i / d q_i or empty, dq2 (N, D) = d div_i / d q2_i or empty.
-  // Float outputs are float32 (float64 for float64 q). Rows >= valid of the queue are ignored.
-  m.def(
-      "infonce_queue(Tensor q, Tensor k, Tensor queue, Tensor valid, float tau, int topk, Tensor? q2, "
-      "bool with_grad) -> (Tensor losses, Tensor lse, Tensor topk_idx, Tensor div, Tensor dq, Tensor dq2)");
-}
+#include "../infonce.h"
+#include "common.h"
 
 namespace msclr {
-
-// Shared by the CPU and CUDA registrations (declared again in csrc/cuda/infonce_cuda_register.cpp).
-void check_infonce_args(const at::Tensor& q, const at::Tensor& k, const at::Tensor& queue, const at::Tensor& valid,
-                        double tau, int64_t topk, const std::optional<at::Tensor>& q2) {
-  TORCH_CHECK(q.dim() == 2, "msclr::infonce_queue: q must be (N, D), got ", q.sizes());
-  const int64_t N = q.size(0), D = q.size(1);
-  TORCH_CHECK(k.dim() == 3 && k.size(0) == N && k.size(2) == D, "msclr::infonce_queue: k must be (", N, ", P, ", D,
-              "), got ", k.sizes());
-  TORCH_CHECK(k.size(1) >= 1, "msclr::infonce_queue: k needs at least one positive per query (P >= 1)");
-  TORCH_CHECK(queue.dim() == 2 && queue.size(1) == D, "msclr::infonce_queue: queue must be (Q, ", D, "), got ",
-              queue.sizes());
-  TORCH_CHECK(queue.is_contiguous(), "msclr::infonce_queue: the queue must be contiguous (it is read in place)");
-  TORCH_CHECK(valid.numel() == 1 && valid.scalar_type() == at::kLong,
-              "msclr::infonce_queue: valid must be one int64 element (the number of filled queue rows), got ",
-              valid.scalar_type(), " with ", valid.numel(), " elements");
-  TORCH_CHECK(tau > 0, "msclr::infonce_queue: tau must be > 0, got ", tau);
-  TORCH_CHECK(topk >= 0 && topk <= 16, "msclr::infonce_queue: topk must be in 0..16, got ", topk);
-  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor*>{"q", &q}, {"k", &k}, {"queue", &queue}}) {
-    const auto st = t->scalar_type();
-    TORCH_CHECK(st == at::kFloat || st == at::kHalf || st == at::kBFloat16 || st == at::kDouble,
-                "msclr::infonce_queue: ", name, " must be float32/float16/bfloat16/float64, got ", st);
-    TORCH_CHECK(t->device() == queue.device(), "msclr::infonce_queue: ", name, " is on ", t->device(),
-                " but the queue is on ", queue.device());
-  }
-  if (q2.has_value()) {
-    TORCH_CHECK(q2->sizes() == q.sizes(), "msclr::infonce_queue: q2 must have q's shape ", q.sizes(), ", got ",
-                q2->sizes());
-    TORCH_CHECK(q2->device() == queue.device(), "msclr::infonce_queue: q2 is on ", q2->device(),
-                " but the queue is on ", queue.device());
-    const auto st = q2->scalar_type();
-    TORCH_CHECK(st == at::kFloat || st == at::kHalf || st == at::kBFloat16 || st == at::kDouble,
-                "msclr::infonce_queue: q2 must be float32/float16/bfloat16/float64, got ", st);
-  }
-}
-
-// The six outputs, allocated with the reference's conventions (empty tensors where not asked for).
-std::vector<at::Tensor> alloc_infonce_outputs(const at::Tensor& q, int64_t topk, bool has_q2, bool with_grad) {
-  const int64_t N = q.size(0), D = q.size(1);
-  const auto acc = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  const auto opts = q.options().dtype(acc);
-  return {at::empty({N}, opts),
-          at::empty({N}, opts),
-          at::empty({N, topk}, q.options().dtype(at::kLong)),
-          at::empty({has_q2 ? N : 0}, opts),
-          with_grad ? at::empty({N, D}, opts) : at::empty({0}, opts),
-          with_grad && has_q2 ? at::empty({N, D}, opts) : at::empty({0}, opts)};
-}
 
 namespace {
 
@@ -98,14 +48,9 @@ constexpr int64_t kQueryBlock = 128;  // queries per block: a 256 x 128 fp32 log
 
 // ------------------------------------------------------------------ vectorisable kernels
 // Plain loops that the compiler vectorises without -ffast-math; on x86-64 with GCC they are also
-// compiled for AVX2+FMA and picked at run time. No BLAS is called inside the parallel region:
-// a multithreaded BLAS nested in it oversubscribes the cores (measured: 10x slower on 2 cores).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define MSCLR_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define MSCLR_MULTIVERSION
-#endif
-#define MSCLR_INLINE inline __attribute__((always_inline))
+// compiled for AVX2+FMA and picked at run time (MSCLR_MULTIVERSION, common.h). No BLAS is called
+// inside the parallel region: a multithreaded BLAS nested in it oversubscribes the cores
+// (measured: 10x slower on 2 cores).
 
 // exp(x) for x <= 0 (every argument here is u - running max), within ~1 ulp (Cephes expf
 // polynomial); exactly 0 below -87 where float underflows. Branch-free so that loops vectorise.

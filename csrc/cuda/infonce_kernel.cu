@@ -1,7 +1,7 @@
 // CUDA kernels of msclr::infonce_queue: one streaming pass over the queue (docs/architecture.md 3.2).
 //
 // Same contract and formulas as msclr/ops/reference.py infonce_queue_forward and the CPU kernel
-// (csrc/cpu/infonce_cpu.cpp): loss, lse, top-k, the AimCLR divergence and the gradients
+// (csrc/cpu/infonce_kernel.cpp): loss, lse, top-k, the AimCLR divergence and the gradients
 // dq = d loss_i/d q_i, dq2 = d div_i/d q2_i in one pass over the queue (docs/architecture.md 3.2).
 //
 // infonce_stream_kernel, grid (query blocks of 64, queue splits), 256 threads: the block keeps

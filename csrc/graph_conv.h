@@ -1,5 +1,10 @@
-// Argument checks of msclr::masked_graph_conv(_backward), shared by the CPU and CUDA
-// registrations (host code only). The messages name the offending tensor.
+// msclr::masked_graph_conv(_backward) (docs/architecture.md 3.1): the argument checks shared by
+// the CPU and CUDA registrations (host code only; the messages name the offending tensor).
+//
+//   schemas      csrc/graph_conv.cpp
+//   CPU kernels  csrc/cpu/graph_conv_kernel.cpp (+ registration)
+//   CUDA         csrc/cuda/graph_conv_kernel.cu (raw pointers), csrc/cuda/graph_conv_launchers.h,
+//                csrc/cuda/graph_conv_register.cpp (tensors, checks, launches, registration)
 #pragma once
 #include <ATen/ATen.h>
 

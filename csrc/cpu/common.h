@@ -1,0 +1,21 @@
+// Helpers shared by the CPU kernels (csrc/cpu/*_kernel.cpp). Host code only, no ATen.
+//
+// GEMMs: graph_conv calls libtorch's Fortran BLAS (weak-linked sgemm_/dgemm_, kept sequential per thread);
+// infonce has its own micro-GEMM: a BLAS nested in its parallel region oversubscribed the cores (10x slower).
+#pragma once
+
+// MSCLR_MULTIVERSION: the function is compiled twice, for x86-64-v3 and for the baseline the
+// extension is built for, and the loader picks one for the CPU at hand (GCC target_clones; a no-op
+// with other compilers and architectures). One target for every kernel: "arch=x86-64-v3" (AVX2,
+// FMA, BMI1/2, F16C, ...) because infonce's vector loops are written for AVX2 with FMA; it is a
+// superset of the plain "avx2" clone batch_norm's dropout hash had before, which is integer work
+// and float products only (nothing an FMA could contract), so its results are unchanged.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define MSCLR_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define MSCLR_MULTIVERSION
+#endif
+
+// Always inlined: the small helpers that MSCLR_MULTIVERSION functions call are then compiled
+// inside each clone, for its target.
+#define MSCLR_INLINE inline __attribute__((always_inline))
