@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import assert_compiled_matches_eager, bn_problem, need_backend
+from helpers import GPU, assert_compiled_matches_eager, bn_problem, need_backend, run_triton_interpreter_child, to
 
 from msclr.models import MaskedBatchNorm
 from msclr.ops import batch_norm as bn_mod
@@ -30,26 +30,30 @@ SHAPES = {
 
 # --------------------------------------------------------------------------------------- stats
 @pytest.mark.parametrize("shape", list(SHAPES))
-def test_stats_matches_reference(shape):
-    need_backend("cpu", "cpu", OPS)
+def test_stats_matches_reference(fused_backend, shape):
+    backend, device = fused_backend
     x, mask, *_ = bn_problem(*SHAPES[shape])
+    x, mask = to(device, x, mask)
     x.requires_grad_()
-    got = masked_bn_stats(x, mask, backend="cpu")
+    got = masked_bn_stats(x, mask, backend=backend)
     want = masked_bn_stats(x, mask, backend="reference")
     assert got.dtype == torch.float64 and got.shape == (2, x.shape[1])
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
-    gs = torch.randn(2, x.shape[1], dtype=torch.float64)
+    gs = torch.randn(2, x.shape[1], dtype=torch.float64, device=device)
     (gx,) = torch.autograd.grad(got, x, gs)
     (gx_ref,) = torch.autograd.grad(want, x, gs)
     torch.testing.assert_close(gx, gx_ref, rtol=1e-5, atol=1e-5)
 
 
-def test_stats_ignore_padded_joints():
-    need_backend("cpu", "cpu", OPS)
+def test_stats_ignore_padded_joints(fused_backend):
+    backend, device = fused_backend
     x, mask, *_ = bn_problem(4, 5, 3)
-    garbage = x + 7.0 * (~mask)[:, None, None, :]
+    garbage = (x + 7.0 * (~mask)[:, None, None, :]).to(device)
     torch.testing.assert_close(
-        masked_bn_stats(garbage, mask, backend="cpu"), reference.masked_bn_stats(x, mask), rtol=1e-6, atol=1e-6
+        masked_bn_stats(garbage, mask.to(device), backend=backend).cpu(),
+        reference.masked_bn_stats(x, mask),
+        rtol=1e-6,
+        atol=1e-6,
     )
 
 
@@ -76,14 +80,14 @@ def apply_with_grads(backend, x, mask, scale, shift, res, relu, p, seed, gy):
 
 @pytest.mark.parametrize("flags", FLAGS, ids=lambda f: f"res{int(f[0])}_relu{int(f[1])}_p{f[2]}")
 @pytest.mark.parametrize("shape", list(SHAPES))
-def test_apply_matches_reference(shape, flags):
-    need_backend("cpu", "cpu", OPS)
+def test_apply_matches_reference(fused_backend, shape, flags):
+    backend, device = fused_backend
     has_res, relu, p = flags
-    x, mask, scale, shift, res = bn_problem(*SHAPES[shape])
+    x, mask, scale, shift, res = to(device, *bn_problem(*SHAPES[shape]))
     res = res if has_res else None
     seed = torch.tensor(1234567890123, dtype=torch.int64)
-    gy = torch.randn(x.shape)
-    out, grads = apply_with_grads("cpu", x, mask, scale, shift, res, relu, p, seed, gy)
+    gy = torch.randn(x.shape).to(device)
+    out, grads = apply_with_grads(backend, x, mask, scale, shift, res, relu, p, seed, gy)
     out_ref, grads_ref = apply_with_grads("reference", x, mask, scale, shift, res, relu, p, seed, gy)
     torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-5)
     for name, got, want in zip(("x", "scale", "shift", "residual"), grads, grads_ref):
@@ -92,28 +96,28 @@ def test_apply_matches_reference(shape, flags):
         torch.testing.assert_close(out == 0, out_ref == 0, rtol=0, atol=0)
 
 
-def test_dropout_keep_rate_and_seed():
-    need_backend("cpu", "cpu", OPS)
-    x = torch.ones(8, 16, 50, 43)
-    mask = torch.ones(8, 43, dtype=torch.bool)
-    one, zero = torch.ones(16), torch.zeros(16)
-    a = masked_bn_apply(x, mask, one, zero, dropout=0.5, seed=torch.tensor(1), backend="cpu")
-    b = masked_bn_apply(x, mask, one, zero, dropout=0.5, seed=torch.tensor(1), backend="cpu")
-    c = masked_bn_apply(x, mask, one, zero, dropout=0.5, seed=torch.tensor(2), backend="cpu")
+def test_dropout_keep_rate_and_seed(fused_backend):
+    backend, device = fused_backend
+    x = torch.ones(8, 16, 50, 43, device=device)
+    mask = torch.ones(8, 43, dtype=torch.bool, device=device)
+    one, zero = torch.ones(16, device=device), torch.zeros(16, device=device)
+    a = masked_bn_apply(x, mask, one, zero, dropout=0.5, seed=torch.tensor(1), backend=backend)
+    b = masked_bn_apply(x, mask, one, zero, dropout=0.5, seed=torch.tensor(1), backend=backend)
+    c = masked_bn_apply(x, mask, one, zero, dropout=0.5, seed=torch.tensor(2), backend=backend)
     assert torch.equal(a, b) and not torch.equal(a, c)
     kept = (a != 0).double().mean().item()
     assert abs(kept - 0.5) < 0.01
-    assert torch.allclose(a[a != 0], torch.tensor(2.0))  # kept elements scaled by 1 / (1 - p)
+    assert torch.allclose(a[a != 0], torch.tensor(2.0, device=device))  # kept elements scaled by 1 / (1 - p)
     # neighbouring elements independent: the keep bits of i and i+1 agree about half the time
     flat = (a != 0).flatten()
     assert abs((flat[1:] == flat[:-1]).double().mean().item() - 0.5) < 0.01
 
 
-@pytest.mark.parametrize("backend", ["cpu", "reference"])
-def test_padded_joints_are_exactly_zero(backend):
-    need_backend(backend, "cpu", OPS)
+def test_padded_joints_are_exactly_zero(fused_backend):
+    backend, device = fused_backend
     x, mask, scale, shift, res = bn_problem(5, 17, 3)
     x = x + 5.0 * (~mask)[:, None, None, :]  # garbage on padded joints must not leak
+    x, mask, scale, shift, res = to(device, x, mask, scale, shift, res)
     for relu, r, p in ((False, None, 0.0), (True, res, 0.5)):
         out = masked_bn_apply(x, mask, scale, shift, residual=r, relu=relu, dropout=p, backend=backend)
         pad = ~mask
@@ -121,19 +125,19 @@ def test_padded_joints_are_exactly_zero(backend):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_low_precision(dtype):
+def test_low_precision(fused_backend, dtype):
     """Kernel error vs an fp32 reference at most ~2x that of the same computation in torch at dtype."""
-    need_backend("cpu", "cpu", OPS)
-    x32, mask, scale, shift, res32 = bn_problem(6, 17, 5)
+    backend, device = fused_backend
+    x32, mask, scale, shift, res32 = to(device, *bn_problem(6, 17, 5))
     x, res = x32.to(dtype), res32.to(dtype)
     seed = torch.tensor(99)
-    gy = torch.randn(x.shape).to(dtype)
+    gy = torch.randn(x.shape).to(device, dtype)
     gy32 = gy.float()  # the fp32 reference sees the same (rounded) inputs
-    out, grads = apply_with_grads("cpu", x, mask, scale, shift, res, True, 0.5, seed, gy)
+    out, grads = apply_with_grads(backend, x, mask, scale, shift, res, True, 0.5, seed, gy)
     out32, grads32 = apply_with_grads("reference", x.float(), mask, scale, shift, res.float(), True, 0.5, seed, gy32)
     # the same formula evaluated by plain torch in dtype
     m = mask[:, None, None, :].to(dtype)
-    keep = reference.dropout_keep(seed, tuple(x.shape), 0.5).to(dtype)
+    keep = reference.dropout_keep(seed, tuple(x.shape), 0.5, device).to(dtype)
     z = (x * scale.to(dtype)[:, None, None] + shift.to(dtype)[:, None, None]) * keep * 2 * m + res
     out_td = torch.relu(z)
     err = (out.float() - out32).abs().max()
@@ -145,7 +149,7 @@ def test_low_precision(dtype):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
     assert out.dtype == dtype and grads[0].dtype == dtype and grads[1].dtype == torch.float32
 
-    got = masked_bn_stats(x, mask, backend="cpu")
+    got = masked_bn_stats(x, mask, backend=backend)
     torch.testing.assert_close(got, reference.masked_bn_stats(x, mask), rtol=1e-6, atol=1e-6)
 
 
@@ -201,7 +205,7 @@ def test_opcheck(backend):
 # --------------------------------------------------------------------------------------- module
 def module_run(backend, x, mask, res, train, seed=0, relu=True):
     torch.manual_seed(seed)
-    bn = MaskedBatchNorm(x.shape[1], backend=backend)
+    bn = MaskedBatchNorm(x.shape[1], backend=backend).to(x.device)
     with torch.no_grad():
         bn.weight.copy_(1 + 0.3 * torch.randn(x.shape[1]))
         bn.bias.copy_(0.3 * torch.randn(x.shape[1]))
@@ -211,18 +215,18 @@ def module_run(backend, x, mask, res, train, seed=0, relu=True):
     xl = x.detach().clone().requires_grad_()
     rl = res.detach().clone().requires_grad_()
     out = bn(xl, mask, residual=rl, relu=relu)
-    gy = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    gy = torch.randn(out.shape, generator=torch.Generator().manual_seed(1)).to(out.device)
     grads = torch.autograd.grad(out, [xl, rl, bn.weight, bn.bias], gy)
     return out.detach(), grads, bn
 
 
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("shape", ["mixed_c17", "n1_t1", "wide"])
-def test_module_fused_matches_reference(shape, train):
+def test_module_fused_matches_reference(fused_backend, shape, train):
     """MaskedBatchNorm on the fused ops = the plain-torch version: output, every gradient, running stats."""
-    need_backend("cpu", "cpu", OPS)
-    x, mask, _, _, res = bn_problem(*SHAPES[shape])
-    out, grads, bn = module_run("cpu", x, mask, res, train)
+    backend, device = fused_backend
+    x, mask, _, _, res = to(device, *bn_problem(*SHAPES[shape]))
+    out, grads, bn = module_run(backend, x, mask, res, train)
     out_ref, grads_ref, bn_ref = module_run("reference", x, mask, res, train)
     torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-5)
     for name, got, want in zip(("x", "residual", "weight", "bias"), grads, grads_ref):
@@ -281,15 +285,80 @@ def test_errors():
 
 
 def test_module_backend_without_bn_kernel_runs_plain_torch():
-    """--backend cuda/triton pick the graph conv kernels; BatchNorm, which has none, runs plain torch."""
+    """--backend cuda picks the CUDA graph conv; BatchNorm, which has no CUDA C++ kernel, runs the reference."""
     x, mask, _, _, res = bn_problem(3, 5, 2)
-    for backend in ("triton", "cuda"):
-        for op in ("masked_bn_stats", "masked_bn_apply"):
-            assert MaskedBatchNorm(5, backend=backend)._bn_backend("cpu", op) == "reference"
+    for op in ("masked_bn_stats", "masked_bn_apply"):
+        assert MaskedBatchNorm(5, backend="cuda")._bn_backend("cpu", op) == "reference"
     torch.manual_seed(0)
-    out = MaskedBatchNorm(5, backend="triton")(x, mask, residual=res, relu=True)
+    out = MaskedBatchNorm(5, backend="cuda")(x, mask, residual=res, relu=True)
     torch.manual_seed(0)
     torch.testing.assert_close(out, MaskedBatchNorm(5, backend="reference")(x, mask, residual=res, relu=True))
+
+
+def test_opcheck_triton(fused_backend):
+    """The Triton custom ops (forward and backward) against their fakes and autograd registrations."""
+    backend, device = fused_backend
+    if backend != "triton":
+        pytest.skip("the cpu ops are checked by test_opcheck")
+    x, mask, scale, shift, res, seed = (to(device, v)[0] if v.dim() else v for v in _opcheck_args())
+    x, scale, shift, res = (v.detach().requires_grad_() for v in (x, scale, shift, res))
+    torch.library.opcheck(bn_mod._triton_stats, (x, mask))
+    torch.library.opcheck(bn_mod._triton_apply, (x, mask, scale, shift, res, seed, 0.5, True))
+    torch.library.opcheck(bn_mod._triton_apply, (x, mask, scale, shift, None, None, 0.0, False))
+    out = bn_mod._triton_apply(x, mask, scale, shift, res, seed, 0.5, True).detach()
+    gy = torch.randn(x.shape).to(device)
+    torch.library.opcheck(
+        bn_mod._triton_apply_backward, (gy, out, x.detach(), mask, scale.detach(), seed, 0.5, True, True)
+    )
+
+
+_AOT_POINTERS = {  # pointer arguments of each kernel: x-typed ("X") or fixed
+    "_stats_kernel": {"x_ptr": "X", "mask_ptr": "*fp32", "part_ptr": "*fp64"},
+    "_stats_backward_kernel": {"g_ptr": "*fp32", "x_ptr": "X", "mask_ptr": "*fp32", "dx_ptr": "X"},
+    "_apply_kernel": {
+        **{k: "X" for k in ("x_ptr", "res_ptr", "out_ptr")},
+        **{k: "*fp32" for k in ("mask_ptr", "scale_ptr", "shift_ptr")},
+    },
+    "_apply_backward_kernel": {
+        **{k: "X" for k in ("g_ptr", "out_ptr", "x_ptr", "dx_ptr", "dres_ptr")},
+        **{k: "*fp32" for k in ("mask_ptr", "scale_ptr", "part_ptr")},
+    },
+}
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_triton_kernels_compile_for_h100(dtype):
+    """The GPU path of every BatchNorm kernel through the real compiler (cubin for sm_90), every
+    flag on; the interpreter does not check what the GPU compiler checks. Needs no GPU."""
+    triton = pytest.importorskip("triton")
+    from msclr.kernels import batch_norm as kernels
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    if kernels._INTERPRET:
+        pytest.skip("TRITON_INTERPRET=1 in this process")
+    for name, pointers in _AOT_POINTERS.items():
+        fn = getattr(kernels, name)
+        flags = {f: True for f in ("HAS_RES", "DROPOUT", "RELU") if f in fn.arg_names}
+        constexprs = dict(BLOCK=1024, **flags, **({"ACC": triton.language.float32} if "ACC" in fn.arg_names else {}))
+        signature = {}
+        for arg in fn.arg_names:
+            if arg in constexprs:
+                signature[arg] = "constexpr"
+            elif arg in pointers:
+                signature[arg] = f"*{dtype}" if pointers[arg] == "X" else pointers[arg]
+            else:
+                signature[arg] = {"seed_lo": "i64", "seed_hi": "i64", "threshold": "i64", "inv_keep": "fp32"}.get(
+                    arg, "i32"
+                )
+        compiled = triton.compile(ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", 90, 32))
+        assert compiled.asm.get("cubin"), name
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(GPU, reason="with a GPU the triton cases run directly")
+def test_triton_under_interpreter():
+    run_triton_interpreter_child(__file__, min_passed=30)
 
 
 def test_module_residual_of_another_dtype_is_promoted():

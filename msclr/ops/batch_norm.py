@@ -10,9 +10,10 @@ MaskedBatchNorm (msclr.models.layers) is, in training,
 and in eval the apply alone with the running statistics. Splitting at the sums keeps the
 statistics exact under DDP (autograd of the all-reduce carries the gradient of the global
 mean/var back to every rank) while the two passes over x are fused kernels. Backends:
-"reference" (pure torch, msclr.ops.reference) and "cpu" (C++, csrc/cpu/batch_norm_kernel.cpp);
-there is no CUDA/Triton kernel yet, so `auto` on a GPU resolves to "reference" (and the model
-then runs its plain-torch BatchNorm). Each op has its own backend key, "masked_bn_stats" and
+"reference" (pure torch, msclr.ops.reference), "cpu" (C++, csrc/cpu/batch_norm_kernel.cpp) and
+"triton" (kernels/batch_norm.py: GPUs, and CPU under TRITON_INTERPRET=1), so on a GPU the whole
+encoder runs fused kernels; there is no CUDA C++ kernel (the shipped `auto` order falls through
+to triton on a GPU). Each op has its own backend key, "masked_bn_stats" and
 "masked_bn_apply" (msclr.ops.IMPLEMENTED, `python -m msclr.tune`), so each half can gain a backend
 and be tuned on its own.
 """
@@ -166,6 +167,70 @@ if _ext.has_op("masked_bn_apply_backward"):
     _OPS["cpu"] = (torch.ops.msclr.masked_bn_stats, torch.ops.msclr.masked_bn_apply)
     register_backend("masked_bn_stats", "cpu")
     register_backend("masked_bn_apply", "cpu")
+
+
+# ---------------------------------------------------------------- triton backend: kernels/batch_norm.py
+# Opaque custom ops around the Triton launches (as graph_conv's); the kernel module is imported on
+# first use, because Triton reads TRITON_INTERPRET when the kernels are defined.
+@torch.library.custom_op("msclr::masked_bn_stats_triton", mutates_args=())
+def _triton_stats(x: Tensor, mask: Tensor) -> Tensor:
+    from ..kernels import batch_norm as kernels
+
+    return kernels.masked_bn_stats(x, mask)
+
+
+@torch.library.custom_op("msclr::masked_bn_stats_triton_backward", mutates_args=())
+def _triton_stats_backward(grad: Tensor, x: Tensor, mask: Tensor) -> Tensor:
+    from ..kernels import batch_norm as kernels
+
+    return kernels.masked_bn_stats_backward(grad, x, mask)
+
+
+@torch.library.custom_op("msclr::masked_bn_apply_triton", mutates_args=())
+def _triton_apply(
+    x: Tensor,
+    mask: Tensor,
+    scale: Tensor,
+    shift: Tensor,
+    residual: Tensor | None,
+    seed: Tensor | None,
+    p: float,
+    relu: bool,
+) -> Tensor:
+    from ..kernels import batch_norm as kernels
+
+    return kernels.masked_bn_apply(x, mask, scale, shift, residual, seed, p, relu)
+
+
+@torch.library.custom_op("msclr::masked_bn_apply_triton_backward", mutates_args=())
+def _triton_apply_backward(
+    grad: Tensor,
+    out: Tensor,
+    x: Tensor,
+    mask: Tensor,
+    scale: Tensor,
+    seed: Tensor | None,
+    p: float,
+    relu: bool,
+    has_residual: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    from ..kernels import batch_norm as kernels
+
+    return kernels.masked_bn_apply_backward(grad, out, x, mask, scale, seed, p, relu, has_residual)
+
+
+for _op, _fake in (
+    (_triton_stats, _fake_stats),
+    (_triton_stats_backward, _fake_stats_backward),
+    (_triton_apply, _fake_apply),
+    (_triton_apply_backward, _fake_apply_backward),
+):
+    _op.register_fake(_fake)
+_triton_stats.register_autograd(_make_stats_backward(_triton_stats_backward), setup_context=_stats_setup)
+_triton_apply.register_autograd(_make_apply_backward(_triton_apply_backward), setup_context=_apply_setup)
+_OPS["triton"] = (_triton_stats, _triton_apply)
+register_backend("masked_bn_stats", "triton")  # backends.why_unavailable says when Triton cannot run
+register_backend("masked_bn_apply", "triton")
 
 
 def _check(x: Tensor, mask: Tensor, name: str) -> None:
