@@ -91,10 +91,11 @@ def test_triton_grid_keeps_samples_on_the_unbounded_dimension():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not GPU, reason="no CUDA GPU on this machine")
-def test_triton_more_samples_than_a_grid_dimension_holds():
-    need_backend("triton", "cuda", OPS)
+@pytest.mark.parametrize("backend", ["triton", "cuda"])
+def test_more_samples_than_a_grid_dimension_holds(backend):
+    need_backend(backend, "cuda", OPS)
     table, x, layout, W, b, imp = graph_conv_problem(70_000, 3, 4, 1, ("ntu25",))
-    assert_matches_reference("triton", "cuda", table, x, layout, W, b, imp)
+    assert_matches_reference(backend, "cuda", table, x, layout, W, b, imp)
 
 
 @pytest.mark.gpu

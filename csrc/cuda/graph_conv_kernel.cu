@@ -55,11 +55,13 @@ __global__ void __launch_bounds__(kThreads)
                const acc_t* __restrict__ coef, const int32_t* __restrict__ deg, const int64_t* __restrict__ layout,
                int64_t CI, int64_t CO, int64_t T, int64_t V, int64_t K, int64_t L) {
   __shared__ acc_t xa[kMixBC][kMixBJ];  // aggregated inputs of this block's columns
-  __shared__ acc_t ws[kMixBC][kMixBO];  // W_k tile, [c][o]
+  // W_k tile, [c][o]; one column of padding: the fill below walks c fastest, and rows of exactly
+  // kMixBO = 64 words would put all 16 of a warp's c on one bank (16-way conflict on every store)
+  __shared__ acc_t ws[kMixBC][kMixBO + 1];
   __shared__ acc_t colsum[kMixBJ];
   const int64_t TV = T * V;
-  const int64_t n = blockIdx.y;
-  const int64_t j0 = static_cast<int64_t>(blockIdx.x) * kMixBJ;
+  const int64_t n = blockIdx.x;  // samples on grid x: y and z stop at 65535
+  const int64_t j0 = static_cast<int64_t>(blockIdx.y) * kMixBJ;
   const int64_t o0 = static_cast<int64_t>(blockIdx.z) * kMixBO;
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
   const int64_t lay = layout_of(layout, n, L);
@@ -295,7 +297,7 @@ cudaError_t launch_mix(const void* in, void* out, const void* w, int64_t sw_k, i
                        const void* bias, GraphConvTables tab, const int64_t* layout, int64_t N, int64_t CI,
                        int64_t CO, int64_t T, int64_t V, int64_t K, int64_t L, cudaStream_t stream) {
   using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-  const dim3 grid(blocks_for(T * V, kMixBJ), static_cast<unsigned>(N), blocks_for(CO, kMixBO));
+  const dim3 grid(static_cast<unsigned>(N), blocks_for(T * V, kMixBJ), blocks_for(CO, kMixBO));
   mix_kernel<scalar_t, acc_t><<<grid, kThreads, 0, stream>>>(
       static_cast<const scalar_t*>(in), static_cast<scalar_t*>(out), static_cast<const acc_t*>(w), sw_k, sw_o, sw_c,
       static_cast<const acc_t*>(bias), tab.src, static_cast<const acc_t*>(tab.coef), tab.deg, layout, CI, CO, T, V, K,

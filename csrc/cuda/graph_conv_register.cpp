@@ -68,7 +68,8 @@ at::Tensor effective_adjacency(const at::Tensor& A, const std::optional<at::Tens
 
 void check_cuda(const char* op, const at::Tensor& x, const GraphConvShape& s) {
   TORCH_CHECK(x.is_cuda(), op, " (CUDA): x must be a CUDA tensor");
-  TORCH_CHECK(s.N <= 65535, op, " (CUDA): at most 65535 samples per call, got ", s.N);
+  // every kernel keeps the samples on grid x (2^31 - 1); y and z stop at 65535
+  TORCH_CHECK(s.N < (int64_t{1} << 31), op, " (CUDA): at most 2^31 - 1 samples per call, got ", s.N);
 }
 
 void check_launch(const char* op, cudaError_t err) {
