@@ -67,7 +67,7 @@ __device__ __forceinline__ void topk_insert(float v, int64_t index, float* vals,
 
 template <int DMAX, bool HAS_Q2>
 constexpr size_t stream_smem_bytes() {
-  return sizeof(float) * ((HAS_Q2 ? 2 : 1) * BM * (DMAX + 1) + BQ * (DMAX + 1) + (HAS_Q2 ? 2 : 1) * BM * (BQ + 1));
+  return static_cast<size_t>(infonce_stream_smem_bytes(DMAX, HAS_Q2));
 }
 
 template <typename T, int DMAX, bool HAS_Q2>

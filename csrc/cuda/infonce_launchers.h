@@ -12,6 +12,14 @@ enum class InfoNCEQueueDtype { kFloat32, kFloat16, kBFloat16 };
 // Queue rows per tile and queries per block of the streaming kernel (the host sizes the splits with them).
 constexpr int64_t kInfoNCECudaQueueTile = 64;
 constexpr int64_t kInfoNCECudaQueryBlock = 64;
+
+// Dynamic shared memory of the streaming kernel for embedding width dmax (64 or 128): queries
+// (and q2) [64][dmax+1], one queue tile [64][dmax+1], exp-weights (and q2's) [64][65], floats.
+// One formula for the launch and for the registration's check against the device's limit.
+constexpr int64_t infonce_stream_smem_bytes(int64_t dmax, bool has_q2) {
+  return 4 * ((has_q2 ? 2 : 1) * kInfoNCECudaQueryBlock * (dmax + 1) + kInfoNCECudaQueueTile * (dmax + 1) +
+              (has_q2 ? 2 : 1) * kInfoNCECudaQueryBlock * (kInfoNCECudaQueueTile + 1));
+}
 // Largest embedding dimension the CUDA kernels accept (accumulators live in registers).
 constexpr int64_t kInfoNCECudaMaxDim = 128;
 

@@ -31,6 +31,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
   TORCH_CHECK(D <= kInfoNCECudaMaxDim, "msclr::infonce_queue (cuda): the embedding dimension ", D,
               " exceeds the CUDA kernels' maximum of ", kInfoNCECudaMaxDim, " (use the triton backend)");
   const c10::cuda::CUDAGuard guard(queue.device());
+  // The AimCLR variant (q2) at D > 64 needs 129 KiB of shared memory per block: sm_80/90 have it,
+  // sm_86/89 (99 KiB) do not. Say so, instead of a bare launch error.
+  const int64_t smem = infonce_stream_smem_bytes(D <= 64 ? 64 : 128, q2.has_value());
+  int device = 0, optin = 0;  // the queue's device (the guard made it current)
+  TORCH_CHECK(cudaGetDevice(&device) == cudaSuccess &&
+                  cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess,
+              "msclr::infonce_queue (cuda): cannot read the device's shared memory limit");
+  const int64_t smem_max = optin;
+  TORCH_CHECK(smem <= smem_max, "msclr::infonce_queue (cuda): ", q2.has_value() ? "with q2 " : "", "at D = ", D,
+              " the kernel needs ", smem / 1024, " KiB of shared memory per block and this GPU allows ", smem_max / 1024,
+              " KiB; use backend='triton' (or 'reference')");
   auto out = alloc_infonce_outputs(q, topk, q2.has_value(), with_grad);
   if (N == 0) return {out[0], out[1], out[2], out[3], out[4], out[5]};
 
