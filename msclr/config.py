@@ -112,6 +112,29 @@ def load(config_files: list[str | Path] = (), overrides: list[str] = ()) -> Dict
     return cfg
 
 
+def from_checkpoint(raw: Any) -> DictConfig:
+    """A checkpoint's run config on this version's defaults, for resuming and evaluating it.
+
+    Keys added after the checkpoint was written take the value that reproduces its run: first the
+    mapping of older formats below, then DEFAULTS (whose new keys default to the old behaviour,
+    e.g. data.synthetic.style 0). Keys this version does not know raise ValueError.
+    """
+    if not isinstance(raw, dict):
+        raise ValueError(f"the run config is a {type(raw).__name__}, not a mapping")
+    if isinstance(raw.get("model"), dict) and "input_norm" not in raw["model"]:
+        # written before model.input_norm / model.init existed: one input BatchNorm per person and
+        # PyTorch's default initialisation (today's defaults are ST-GCN's shared norm and AimCLR's init)
+        raw = {**raw, "model": {"init": "torch", **raw["model"], "input_norm": "per_person"}}
+    cfg = OmegaConf.create(DEFAULTS)
+    OmegaConf.set_struct(cfg, True)
+    try:
+        cfg = OmegaConf.merge(cfg, OmegaConf.create(raw))
+    except Exception as e:  # an unknown key: a checkpoint of a newer msclr, or not of msclr
+        raise ValueError(str(e).strip().splitlines()[0]) from None
+    validate(cfg)
+    return cfg
+
+
 def validate(cfg: DictConfig) -> None:
     def check(cond: bool, msg: str) -> None:
         if not cond:

@@ -704,7 +704,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, DictC
         if missing:
             raise TrainError(f"--resume {resume}: not a resumable msclr pre-training checkpoint (no {missing[0]})")
     if resume is not None and not args.config:
-        base = OmegaConf.create(ck["config"])  # resume with the run's own configuration unless one is given
+        try:  # the run's own configuration unless one is given; keys added since reproduce its run
+            base = cfglib.from_checkpoint(ck["config"])
+        except Exception as e:
+            raise TrainError(f"--resume {resume}: its config does not match this version of msclr: {e}") from None
     else:
         try:
             base = cfglib.load(args.config or [DEFAULT_CONFIG])

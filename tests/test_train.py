@@ -64,6 +64,28 @@ def test_default_run_writes_checkpoint_and_logs(tmp_path, synthetic, capsys):
     assert {"model", "optimizer", "scheduler", "rng", "config"} <= set(ck)
 
 
+def test_a_checkpoint_from_an_older_version_resumes_with_its_own_behaviour(tmp_path, synthetic):
+    """A config written before data.synthetic.style, model.input_norm and model.init existed
+    resumes (and evaluates) with the values of its run, not today's defaults."""
+    from msclr import checkpoint_io
+    from msclr import config as cfglib
+    from msclr.evaluate.checkpoint import read_checkpoint
+
+    out = tmp_path / "old"
+    assert run("--out", str(out), "--data", str(synthetic), "--max-steps", "2", "model.init=torch",
+               "model.input_norm=per_person") == 0  # fmt: skip
+    ck = checkpoint_io.load(out / "last.pt")
+    del ck["config"]["data"]["synthetic"]["style"], ck["config"]["model"]["input_norm"], ck["config"]["model"]["init"]
+    checkpoint_io.save(out / "last.pt", ck)
+    cfg = cfglib.from_checkpoint(ck["config"])
+    assert (cfg.data.synthetic.style, cfg.model.input_norm, cfg.model.init) == (0.0, "per_person", "torch")
+    assert read_checkpoint(out / "last.pt").config.model.input_norm == "per_person"
+    assert train.main(["--resume", str(out / "last.pt"), "--max-steps", "3"]) == 0
+    assert len(losses(out)) == 3
+    with pytest.raises(ValueError):
+        cfglib.from_checkpoint({**ck["config"], "no_such_section": {}})
+
+
 @pytest.mark.slow
 def test_resume_continues_with_the_same_losses(tmp_path, synthetic):
     full, part = tmp_path / "full", tmp_path / "part"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from .. import config as cfglib
 from ..checkpoint_io import CheckpointError
@@ -83,13 +83,8 @@ def read_checkpoint(path: str | Path, store=None) -> Pretrained:
     ck = load_file(path)
     if not isinstance(ck, dict) or "config" not in ck:
         raise CheckpointError(f"{path}: not an msclr checkpoint (no run config inside)")
-    raw = ck["config"]
-    if isinstance(raw, dict) and isinstance(raw.get("model"), dict) and "input_norm" not in raw["model"]:
-        # written before model.input_norm / model.init existed: one input BatchNorm per person and
-        # PyTorch's default initialisation
-        raw = {**raw, "model": {"init": "torch", **raw["model"], "input_norm": "per_person"}}
     try:
-        cfg = OmegaConf.merge(cfglib.load(), OmegaConf.create(raw))
+        cfg = cfglib.from_checkpoint(ck["config"])  # keys added since: the values that reproduce its run
     except Exception as e:
         raise CheckpointError(f"{path}: its config does not match this version of msclr: {e}") from e
     conventions = _conventions(ck, path, store)

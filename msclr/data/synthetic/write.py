@@ -92,13 +92,14 @@ def make_synthetic_store(
 
 def synthetic_store_from_config(out_dir: str | Path, syn) -> Store:
     """The store a run's ``data.synthetic`` config section describes (train and evaluate both
-    make it here, so a checkpoint's data is regenerated exactly). Keys added after a run was
-    saved take the value that reproduces that run's data (style 0 before it existed)."""
+    make it here, so a checkpoint's data is regenerated exactly). A checkpoint's config comes
+    through msclr.config.from_checkpoint, which fills keys added since with the values that
+    reproduce its run (style 0 before style existed)."""
     return make_synthetic_store(
         out_dir,
         num_samples=int(syn.num_samples),
         T=int(syn.frames),
         seed=int(syn.seed),
         normalize=bool(syn.normalize),
-        style=float(syn.get("style", 0.0)),
+        style=float(syn.style),
     )
