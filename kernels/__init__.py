@@ -10,6 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+
+# Whether @triton.jit kernels run in the interpreter: fixed when they are defined, so read once,
+# when this package is imported (msclr.ops.backends.triton_runnable compares it with the variable).
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def require_runnable(device, name: str) -> None:
+    """Triton kernels run on a GPU, or on CPU tensors only under the interpreter."""
+    if device.type != "cuda" and not INTERPRET:
+        raise RuntimeError(f"{name} (triton): CPU tensors need TRITON_INTERPRET=1")
 
 
 def on_tensor_device(fn):

@@ -15,16 +15,13 @@ statistics always in float64, as the reference). Under TRITON_INTERPRET=1 everyt
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 
-from . import on_tensor_device
+from . import INTERPRET, on_tensor_device, require_runnable
 
-_INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
-BLOCK = 256 if _INTERPRET else 1024
+BLOCK = 256 if INTERPRET else 1024
 
 
 @triton.jit
@@ -45,6 +42,17 @@ def _keep_factor(i, seed_lo, seed_hi, threshold, inv_keep):
     key = seed_lo.to(tl.uint32) ^ _mix32(hi ^ seed_hi.to(tl.uint32))
     h = _mix32(lo ^ key)
     return tl.where(h.to(tl.int64) >= threshold, inv_keep, 0.0)
+
+
+@triton.jit
+def _apply_factor(mask_ptr, mask_off, i, ok, seed_lo, seed_hi, threshold, inv_keep, DROPOUT: tl.constexpr,
+                  ACC: tl.constexpr):  # fmt: skip
+    """m[n, v] * keep(i) / (1 - p) at flat indices i: what apply multiplies by and its backward
+    differentiates through (one definition, so both drop the same elements)."""
+    f = tl.load(mask_ptr + mask_off, mask=ok, other=0.0).to(ACC)
+    if DROPOUT:
+        f = f * _keep_factor(i, seed_lo, seed_hi, threshold, inv_keep).to(ACC)
+    return f
 
 
 @triton.jit
@@ -107,9 +115,8 @@ def _apply_kernel(x_ptr, mask_ptr, scale_ptr, shift_ptr, res_ptr, out_ptr, N, C,
             j = j0 + cols
             ok = j < TV
             xv = tl.load(x_ptr + base + j, mask=ok, other=0.0).to(ACC)
-            f = tl.load(mask_ptr + n64 * V + j % V, mask=ok, other=0.0).to(ACC)
-            if DROPOUT:
-                f = f * _keep_factor(base + j, seed_lo, seed_hi, threshold, inv_keep).to(ACC)
+            f = _apply_factor(mask_ptr, n64 * V + j % V, base + j, ok, seed_lo, seed_hi, threshold, inv_keep,
+                              DROPOUT, ACC)  # fmt: skip
             z = (xv * sc + sh) * f
             if HAS_RES:
                 z += tl.load(res_ptr + base + j, mask=ok, other=0.0).to(ACC)
@@ -141,9 +148,8 @@ def _apply_backward_kernel(g_ptr, out_ptr, x_ptr, mask_ptr, scale_ptr, dx_ptr, d
             if RELU:
                 o = tl.load(out_ptr + base + j, mask=ok, other=0.0).to(ACC)
                 g = tl.where(o > 0, g, 0.0)
-            f = tl.load(mask_ptr + n64 * V + j % V, mask=ok, other=0.0).to(ACC)
-            if DROPOUT:
-                f = f * _keep_factor(base + j, seed_lo, seed_hi, threshold, inv_keep).to(ACC)
+            f = _apply_factor(mask_ptr, n64 * V + j % V, base + j, ok, seed_lo, seed_hi, threshold, inv_keep,
+                              DROPOUT, ACC)  # fmt: skip
             gz = g * f
             xv = tl.load(x_ptr + base + j, mask=ok, other=0.0).to(ACC)
             tl.store(dx_ptr + base + j, (gz * sc).to(dx_ptr.dtype.element_ty), mask=ok)
@@ -160,8 +166,7 @@ def _apply_backward_kernel(g_ptr, out_ptr, x_ptr, mask_ptr, scale_ptr, dx_ptr, d
 def _check(x: torch.Tensor, name: str) -> None:
     if x.dtype not in (torch.float32, torch.float16, torch.bfloat16, torch.float64):
         raise TypeError(f"{name} (triton): x must be float32, float16, bfloat16 or float64, got {x.dtype}")
-    if x.device.type != "cuda" and not _INTERPRET:
-        raise RuntimeError(f"{name} (triton): CPU tensors need TRITON_INTERPRET=1")
+    require_runnable(x.device, name)
 
 
 def _acc(x: torch.Tensor):

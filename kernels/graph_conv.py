@@ -31,9 +31,9 @@ import torch
 import triton
 import triton.language as tl
 
-from . import on_tensor_device
+from . import INTERPRET, on_tensor_device
 
-_INTERPRET = triton.knobs.runtime.interpret if hasattr(triton, "knobs") else False
+_INTERPRET = INTERPRET  # read by msclr.ops.backends and the tests
 
 
 @triton.jit

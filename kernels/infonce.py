@@ -20,13 +20,11 @@ mishandles bf16 arithmetic).
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 
-from . import on_tensor_device
+from . import INTERPRET, on_tensor_device, require_runnable
 
 
 @triton.jit
@@ -340,11 +338,6 @@ def _finalize(
             best_v = tl.where(sel, neg_inf, best_v)
 
 
-def _interpreting() -> bool:
-    # Like @triton.jit, the interpreter must be chosen before triton is imported.
-    return os.environ.get("TRITON_INTERPRET") == "1"
-
-
 FINALIZE_BLOCK_N, FINALIZE_WARPS = 16, 8  # a (16, D) tile per tensor: the merge math spills at 64 rows
 
 
@@ -392,9 +385,8 @@ def infonce_queue_forward(
     if P < 1:
         raise ValueError("infonce_queue (triton): k needs at least one positive per query (P >= 1)")
     device = queue.device
-    interp = _interpreting()
-    if device.type != "cuda" and not interp:
-        raise RuntimeError("infonce_queue (triton): CPU tensors need TRITON_INTERPRET=1")
+    interp = INTERPRET
+    require_runnable(device, "infonce_queue")
     f32 = dict(device=device, dtype=torch.float32)
     losses, lse = torch.empty(N, **f32), torch.empty(N, **f32)
     idx = torch.empty(N, topk, device=device, dtype=torch.int64)

@@ -125,10 +125,8 @@ def from_checkpoint(raw: Any) -> DictConfig:
         # written before model.input_norm / model.init existed: one input BatchNorm per person and
         # PyTorch's default initialisation (today's defaults are ST-GCN's shared norm and AimCLR's init)
         raw = {**raw, "model": {"init": "torch", **raw["model"], "input_norm": "per_person"}}
-    cfg = OmegaConf.create(DEFAULTS)
-    OmegaConf.set_struct(cfg, True)
     try:
-        cfg = OmegaConf.merge(cfg, OmegaConf.create(raw))
+        cfg = OmegaConf.merge(load(), OmegaConf.create(raw))  # load(): DEFAULTS, unknown keys refused
     except Exception as e:  # an unknown key: a checkpoint of a newer msclr, or not of msclr
         raise ValueError(str(e).strip().splitlines()[0]) from None
     validate(cfg)

@@ -31,6 +31,7 @@ import torch
 
 from . import __version__, skeletons
 from .ops import backends, enqueue, infonce_queue, masked_bn_apply, masked_bn_stats, masked_graph_conv
+from .ops.batch_norm import accumulation_dtype
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 LAYOUTS = ("ntu25", "smpl24", "coco17")  # the default multi-skeleton run's conventions
@@ -85,7 +86,7 @@ def _bn_problem(device, dtype):
     n, c, t = 32, 64, 50
     mask = table.joint_mask[torch.arange(n) % len(LAYOUTS)].to(device, dtype)
     x = (torch.randn(n, c, t, table.v_max).to(device, dtype) * mask[:, None, None, :]).requires_grad_()
-    acc = torch.float64 if dtype == torch.float64 else torch.float32
+    acc = accumulation_dtype(x)
     scale = torch.ones(c, device=device, dtype=acc, requires_grad=True)
     shift = torch.zeros(c, device=device, dtype=acc, requires_grad=True)
     return x, mask, scale, shift

@@ -5,6 +5,7 @@ skips                            backend_unavailable -> need_backend (inside a t
                                  FUSED_CASES, the (backend, device) cases of the `fused_backend` fixture
 the Triton interpreter           run_triton_interpreter_child
 torch.compile against eager      assert_no_graph_break, assert_compiled_matches_eager
+Triton for the GPU, without one  compile_triton_for_sm90
 
 Triton on CPU runs under TRITON_INTERPRET=1, which Triton reads when the kernels are defined:
 setting it in this process would leak into the rest of the suite. So a kernel test file runs its
@@ -143,6 +144,36 @@ def enqueue_problem(queue_size=6, d=4, batch=3, ptr=5, dtype=torch.float32, seed
     queue = torch.randn(queue_size, d, generator=g).to(dtype)
     keys = torch.randn(batch, d, generator=g)
     return queue, torch.tensor([ptr], dtype=torch.int64), keys
+
+
+# ----------------------------------------------------------------- Triton compiled for sm_90
+def compile_triton_for_sm90(fn, dtype: str, pointers: dict, constexprs: dict, scalars: dict | None = None):
+    """`fn` (a @triton.jit kernel) through the real compiler for sm_90, with no GPU: the checks the
+    interpreter skips (dot shapes, dtypes, loop bounds). `pointers` maps pointer arguments to a
+    Triton type, "x" meaning `dtype` ("fp32", "bf16"); `scalars` types other arguments (default i32).
+    Skips under TRITON_INTERPRET=1 and where no ptxas for sm_90 is installed."""
+    triton = pytest.importorskip("triton")
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    if INTERPRETING:
+        pytest.skip("TRITON_INTERPRET=1 in this process")
+    signature = {}
+    for arg in fn.arg_names:
+        if arg in constexprs:
+            signature[arg] = "constexpr"
+        elif arg in pointers:
+            signature[arg] = f"*{dtype}" if pointers[arg] == "x" else pointers[arg]
+        else:
+            signature[arg] = (scalars or {}).get(arg, "i32")
+    try:
+        compiled = triton.compile(ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", 90, 32))
+    except RuntimeError as e:
+        if "ptxas" in str(e).lower() and "not found" in str(e).lower():
+            pytest.skip(f"no ptxas for sm_90: {e}")
+        raise
+    assert compiled.asm.get("cubin"), fn.__name__
+    return compiled
 
 
 # --------------------------------------------------------------------------- Triton interpreter

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import GPU, assert_compiled_matches_eager, bn_problem, need_backend, run_triton_interpreter_child, to
+from helpers import (
+    GPU,
+    assert_compiled_matches_eager,
+    bn_problem,
+    compile_triton_for_sm90,
+    need_backend,
+    run_triton_interpreter_child,
+    to,
+)
 
 from msclr.models import MaskedBatchNorm
 from msclr.ops import batch_norm as bn_mod
@@ -312,15 +320,15 @@ def test_opcheck_triton(fused_backend):
     )
 
 
-_AOT_POINTERS = {  # pointer arguments of each kernel: x-typed ("X") or fixed
-    "_stats_kernel": {"x_ptr": "X", "mask_ptr": "*fp32", "part_ptr": "*fp64"},
-    "_stats_backward_kernel": {"g_ptr": "*fp32", "x_ptr": "X", "mask_ptr": "*fp32", "dx_ptr": "X"},
+_AOT_POINTERS = {  # pointer arguments of each kernel: x-typed ("x") or fixed
+    "_stats_kernel": {"x_ptr": "x", "mask_ptr": "*fp32", "part_ptr": "*fp64"},
+    "_stats_backward_kernel": {"g_ptr": "*fp32", "x_ptr": "x", "mask_ptr": "*fp32", "dx_ptr": "x"},
     "_apply_kernel": {
-        **{k: "X" for k in ("x_ptr", "res_ptr", "out_ptr")},
+        **{k: "x" for k in ("x_ptr", "res_ptr", "out_ptr")},
         **{k: "*fp32" for k in ("mask_ptr", "scale_ptr", "shift_ptr")},
     },
     "_apply_backward_kernel": {
-        **{k: "X" for k in ("g_ptr", "out_ptr", "x_ptr", "dx_ptr", "dres_ptr")},
+        **{k: "x" for k in ("g_ptr", "out_ptr", "x_ptr", "dx_ptr", "dres_ptr")},
         **{k: "*fp32" for k in ("mask_ptr", "scale_ptr", "part_ptr")},
     },
 }
@@ -332,27 +340,13 @@ def test_triton_kernels_compile_for_h100(dtype):
     flag on; the interpreter does not check what the GPU compiler checks. Needs no GPU."""
     triton = pytest.importorskip("triton")
     from msclr.kernels import batch_norm as kernels
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
 
-    if kernels._INTERPRET:
-        pytest.skip("TRITON_INTERPRET=1 in this process")
+    scalars = {"seed_lo": "i64", "seed_hi": "i64", "threshold": "i64", "inv_keep": "fp32"}
     for name, pointers in _AOT_POINTERS.items():
         fn = getattr(kernels, name)
         flags = {f: True for f in ("HAS_RES", "DROPOUT", "RELU") if f in fn.arg_names}
-        constexprs = dict(BLOCK=1024, **flags, **({"ACC": triton.language.float32} if "ACC" in fn.arg_names else {}))
-        signature = {}
-        for arg in fn.arg_names:
-            if arg in constexprs:
-                signature[arg] = "constexpr"
-            elif arg in pointers:
-                signature[arg] = f"*{dtype}" if pointers[arg] == "X" else pointers[arg]
-            else:
-                signature[arg] = {"seed_lo": "i64", "seed_hi": "i64", "threshold": "i64", "inv_keep": "fp32"}.get(
-                    arg, "i32"
-                )
-        compiled = triton.compile(ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", 90, 32))
-        assert compiled.asm.get("cubin"), name
+        acc = {"ACC": triton.language.float32} if "ACC" in fn.arg_names else {}
+        compile_triton_for_sm90(fn, dtype, pointers, dict(BLOCK=1024, **flags, **acc), scalars)
 
 
 @pytest.mark.slow

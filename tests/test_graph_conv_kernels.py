@@ -17,6 +17,7 @@ import torch
 from helpers import (
     GPU,
     assert_compiled_matches_eager,
+    compile_triton_for_sm90,
     graph_conv_problem,
     need_backend,
     run_triton_interpreter_child,
@@ -326,31 +327,12 @@ def test_triton_kernels_compile_for_h100(dtype):
     The interpreter does not check what the GPU compiler checks (dot shapes, dtypes, loop bounds);
     this needs no GPU.
     """
-    triton = pytest.importorskip("triton")
+    pytest.importorskip("triton")
     from msclr.kernels import graph_conv as kernels
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
 
-    if kernels._INTERPRET:
-        pytest.skip("TRITON_INTERPRET=1 in this process")
     for name, pointers in _AOT_POINTERS.items():
-        fn = getattr(kernels, name)
         constexprs = dict(HAS_BIAS=True, LOWP_DOT=dtype != "fp32", **_AOT_BLOCKS[name])
-        signature = {}
-        for arg in fn.arg_names:
-            if arg in constexprs:
-                signature[arg] = "constexpr"
-            elif arg in pointers:
-                signature[arg] = f"*{dtype}" if pointers[arg] == "x" else pointers[arg]
-            else:
-                signature[arg] = "i32"
-        try:
-            compiled = triton.compile(ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", 90, 32))
-        except RuntimeError as e:
-            if "ptxas" in str(e).lower() and "not found" in str(e).lower():
-                pytest.skip(f"no ptxas for sm_90: {e}")
-            raise
-        assert compiled.asm.get("cubin"), name
+        compile_triton_for_sm90(getattr(kernels, name), dtype, pointers, constexprs)
 
 
 @pytest.mark.slow

@@ -61,8 +61,8 @@ class MaskedBatchNorm(nn.Module):
 
     def _bn_backend(self, x: Tensor, op: str = "masked_bn_apply") -> str:
         """The backend of `op` ("masked_bn_stats" or "masked_bn_apply", each its own backend key)."""
-        # A backend asked for by name that has no BatchNorm kernel (cuda, triton: the graph conv
-        # has them, this op not yet) runs the ops' torch reference instead of failing.
+        # A backend asked for by name that has no BatchNorm kernel (cuda: the graph conv has one,
+        # this op not) runs the ops' torch reference instead of failing.
         if self.backend != "auto" and self.backend not in IMPLEMENTED[op]:
             return "reference"
         return resolve(op, self.backend, x.device.type, dtype_name(x))

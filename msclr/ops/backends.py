@@ -48,6 +48,9 @@ DEFAULT_ORDER: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+TUNED_FORMAT = 1  # of the file python -m msclr.tune writes
+
+
 def tuned_table_path() -> Path:
     """Where `python -m msclr.tune` writes, and `auto` reads, the measured preference table:
     $MSCLR_TUNED_TABLE, else $XDG_CACHE_HOME/msclr/tuned_backends.json (~/.cache by default)."""
@@ -86,9 +89,6 @@ def _tuned_orders() -> dict:
     except (OSError, ValueError, KeyError, TypeError) as e:
         warnings.warn(f"msclr: ignoring the tuned backend table {path}: {e}", RuntimeWarning, stacklevel=4)
         return {}
-
-
-TUNED_FORMAT = 1
 
 
 def auto_order(op: str, device_type: str, dtype: str = "float32") -> tuple[tuple[str, ...], str]:

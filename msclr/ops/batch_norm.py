@@ -27,49 +27,8 @@ from .. import _ext
 from . import reference
 from .backends import dtype_name, register_backend, resolve
 
-# ---------------------------------------------------------------- reference backend as custom ops
 
-
-@torch.library.custom_op("msclr::masked_bn_stats_ref", mutates_args=())
-def _ref_stats(x: Tensor, mask: Tensor) -> Tensor:
-    return reference.masked_bn_stats(x, mask).contiguous()
-
-
-@torch.library.custom_op("msclr::masked_bn_stats_ref_backward", mutates_args=())
-def _ref_stats_backward(grad: Tensor, x: Tensor, mask: Tensor) -> Tensor:
-    return reference.masked_bn_stats_backward(grad, x, mask).contiguous()
-
-
-@torch.library.custom_op("msclr::masked_bn_apply_ref", mutates_args=())
-def _ref_apply(
-    x: Tensor,
-    mask: Tensor,
-    scale: Tensor,
-    shift: Tensor,
-    residual: Tensor | None,
-    seed: Tensor | None,
-    p: float,
-    relu: bool,
-) -> Tensor:
-    return reference.masked_bn_apply(x, mask, scale, shift, residual, seed, p, relu).contiguous()
-
-
-@torch.library.custom_op("msclr::masked_bn_apply_ref_backward", mutates_args=())
-def _ref_apply_backward(
-    grad: Tensor,
-    out: Tensor,
-    x: Tensor,
-    mask: Tensor,
-    scale: Tensor,
-    seed: Tensor | None,
-    p: float,
-    relu: bool,
-    has_residual: bool,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    grads = reference.masked_bn_apply_backward(grad, out, x, mask, scale, seed, p, relu, has_residual)
-    return tuple(g.contiguous() for g in grads)
-
-
+# ---------------------------------------------------------------- shapes and autograd, every backend
 def _fake_stats(x, mask):
     return x.new_empty((2, x.shape[1]), dtype=torch.float64)
 
@@ -129,20 +88,72 @@ def _make_apply_backward(backward_op):
     return backward
 
 
-for _op, _fake in (
-    (_ref_stats, _fake_stats),
-    (_ref_stats_backward, _fake_stats_backward),
-    (_ref_apply, _fake_apply),
-    (_ref_apply_backward, _fake_apply_backward),
-):
-    _op.register_fake(_fake)
-_ref_stats.register_autograd(_make_stats_backward(_ref_stats_backward), setup_context=_stats_setup)
-_ref_apply.register_autograd(_make_apply_backward(_ref_apply_backward), setup_context=_apply_setup)
-
 # backend name -> (stats op, apply op), each with autograd registered
-_OPS = {"reference": (_ref_stats, _ref_apply)}
-register_backend("masked_bn_stats", "reference")
-register_backend("masked_bn_apply", "reference")
+_OPS: dict[str, tuple] = {}
+
+
+def _python_backend(backend: str, tag: str, impl) -> tuple:
+    """The four custom ops msclr::masked_bn_{stats,apply}_<tag>(_backward) of a backend written in
+    Python, registered with fakes, autograd and as `backend`. `impl()` gives the module holding
+    masked_bn_stats(_backward) and masked_bn_apply(_backward): msclr.ops.reference, or the Triton
+    kernels, imported on first use (Triton reads TRITON_INTERPRET when the kernels are defined).
+    Returns (stats, stats backward, apply, apply backward)."""
+
+    @torch.library.custom_op(f"msclr::masked_bn_stats_{tag}", mutates_args=())
+    def stats(x: Tensor, mask: Tensor) -> Tensor:
+        return impl().masked_bn_stats(x, mask).contiguous()
+
+    @torch.library.custom_op(f"msclr::masked_bn_stats_{tag}_backward", mutates_args=())
+    def stats_backward(grad: Tensor, x: Tensor, mask: Tensor) -> Tensor:
+        return impl().masked_bn_stats_backward(grad, x, mask).contiguous()
+
+    @torch.library.custom_op(f"msclr::masked_bn_apply_{tag}", mutates_args=())
+    def apply(
+        x: Tensor,
+        mask: Tensor,
+        scale: Tensor,
+        shift: Tensor,
+        residual: Tensor | None,
+        seed: Tensor | None,
+        p: float,
+        relu: bool,
+    ) -> Tensor:
+        return impl().masked_bn_apply(x, mask, scale, shift, residual, seed, p, relu).contiguous()
+
+    @torch.library.custom_op(f"msclr::masked_bn_apply_{tag}_backward", mutates_args=())
+    def apply_backward(
+        grad: Tensor,
+        out: Tensor,
+        x: Tensor,
+        mask: Tensor,
+        scale: Tensor,
+        seed: Tensor | None,
+        p: float,
+        relu: bool,
+        has_residual: bool,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        grads = impl().masked_bn_apply_backward(grad, out, x, mask, scale, seed, p, relu, has_residual)
+        return tuple(g.contiguous() for g in grads)
+
+    for op, fake in (
+        (stats, _fake_stats),
+        (stats_backward, _fake_stats_backward),
+        (apply, _fake_apply),
+        (apply_backward, _fake_apply_backward),
+    ):
+        op.register_fake(fake)
+    stats.register_autograd(_make_stats_backward(stats_backward), setup_context=_stats_setup)
+    apply.register_autograd(_make_apply_backward(apply_backward), setup_context=_apply_setup)
+    _OPS[backend] = (stats, apply)
+    register_backend("masked_bn_stats", backend)
+    register_backend("masked_bn_apply", backend)
+    return stats, stats_backward, apply, apply_backward
+
+
+# reference: pure torch, msclr.ops.reference
+_ref_stats, _ref_stats_backward, _ref_apply, _ref_apply_backward = _python_backend(
+    "reference", "ref", lambda: reference
+)
 
 
 # ---------------------------------------------------------------- cpu backend: msclr._C
@@ -170,67 +181,16 @@ if _ext.has_op("masked_bn_apply_backward"):
 
 
 # ---------------------------------------------------------------- triton backend: kernels/batch_norm.py
-# Opaque custom ops around the Triton launches (as graph_conv's); the kernel module is imported on
-# first use, because Triton reads TRITON_INTERPRET when the kernels are defined.
-@torch.library.custom_op("msclr::masked_bn_stats_triton", mutates_args=())
-def _triton_stats(x: Tensor, mask: Tensor) -> Tensor:
-    from ..kernels import batch_norm as kernels
+# (backends.why_unavailable says when Triton cannot run)
+def _triton_kernels():
+    from ..kernels import batch_norm
 
-    return kernels.masked_bn_stats(x, mask)
+    return batch_norm
 
 
-@torch.library.custom_op("msclr::masked_bn_stats_triton_backward", mutates_args=())
-def _triton_stats_backward(grad: Tensor, x: Tensor, mask: Tensor) -> Tensor:
-    from ..kernels import batch_norm as kernels
-
-    return kernels.masked_bn_stats_backward(grad, x, mask)
-
-
-@torch.library.custom_op("msclr::masked_bn_apply_triton", mutates_args=())
-def _triton_apply(
-    x: Tensor,
-    mask: Tensor,
-    scale: Tensor,
-    shift: Tensor,
-    residual: Tensor | None,
-    seed: Tensor | None,
-    p: float,
-    relu: bool,
-) -> Tensor:
-    from ..kernels import batch_norm as kernels
-
-    return kernels.masked_bn_apply(x, mask, scale, shift, residual, seed, p, relu)
-
-
-@torch.library.custom_op("msclr::masked_bn_apply_triton_backward", mutates_args=())
-def _triton_apply_backward(
-    grad: Tensor,
-    out: Tensor,
-    x: Tensor,
-    mask: Tensor,
-    scale: Tensor,
-    seed: Tensor | None,
-    p: float,
-    relu: bool,
-    has_residual: bool,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    from ..kernels import batch_norm as kernels
-
-    return kernels.masked_bn_apply_backward(grad, out, x, mask, scale, seed, p, relu, has_residual)
-
-
-for _op, _fake in (
-    (_triton_stats, _fake_stats),
-    (_triton_stats_backward, _fake_stats_backward),
-    (_triton_apply, _fake_apply),
-    (_triton_apply_backward, _fake_apply_backward),
-):
-    _op.register_fake(_fake)
-_triton_stats.register_autograd(_make_stats_backward(_triton_stats_backward), setup_context=_stats_setup)
-_triton_apply.register_autograd(_make_apply_backward(_triton_apply_backward), setup_context=_apply_setup)
-_OPS["triton"] = (_triton_stats, _triton_apply)
-register_backend("masked_bn_stats", "triton")  # backends.why_unavailable says when Triton cannot run
-register_backend("masked_bn_apply", "triton")
+_triton_stats, _triton_stats_backward, _triton_apply, _triton_apply_backward = _python_backend(
+    "triton", "triton", _triton_kernels
+)
 
 
 def _check(x: Tensor, mask: Tensor, name: str) -> None:
@@ -249,7 +209,7 @@ def masked_bn_stats(x: Tensor, mask: Tensor, backend: str = "auto") -> Tensor:
     """Per-channel sums over valid joints: (2, C) float64 [sum m x, sum m x^2] over (N, T, V).
 
     x: (N, C, T, V) float32/float16/bfloat16/float64; mask: (N, V) 0/1 joint mask (any float
-    dtype). Differentiable in x. Backends "reference" and "cpu"; "auto" picks cpu on CPU tensors.
+    dtype). Differentiable in x. Backends "reference", "cpu" and "triton" (msclr.ops.backends.auto_order).
     """
     _check(x, mask, "masked_bn_stats")
     which = resolve("masked_bn_stats", backend, x.device.type, dtype_name(x))
