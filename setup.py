@@ -41,7 +41,10 @@ CPP_SOURCES = _rel(
 CUDA_SOURCES = _rel(
     glob.glob(os.path.join(ROOT, "csrc", "cuda", "*.cu")) + glob.glob(os.path.join(ROOT, "csrc", "cuda", "*.cpp"))
 )
-CXX_FLAGS = ["-O3"]
+# -fopenmp: at::parallel_for (a header template) runs serially without it under torch's OpenMP
+# backend; the extension then shares torch's bundled libgomp.so.1 (same soname, loaded first).
+CXX_FLAGS = ["-O3", "-fopenmp"]
+LINK_FLAGS = ["-fopenmp"]
 
 
 def _nvcc() -> str | None:
@@ -67,7 +70,7 @@ def _cpu_extension():
         "msclr._C",
         CPP_SOURCES,
         extra_compile_args={"cxx": CXX_FLAGS},
-        extra_link_args=[],
+        extra_link_args=LINK_FLAGS,
     )
 
 
@@ -82,6 +85,7 @@ def _cuda_extension():
         "msclr._C",
         CPP_SOURCES + CUDA_SOURCES,
         extra_compile_args={"cxx": CXX_FLAGS + defines, "nvcc": ["-O3", "-lineinfo"] + defines},
+        extra_link_args=LINK_FLAGS,
     )
 
 
@@ -126,6 +130,7 @@ class Build(BuildExtension):
             ext.sources, ext.extra_compile_args = cpu.sources, cpu.extra_compile_args
             ext.include_dirs, ext.libraries = cpu.include_dirs, cpu.libraries
             ext.library_dirs, ext.define_macros = cpu.library_dirs, cpu.define_macros
+            ext.extra_link_args = cpu.extra_link_args
             self.force = True
             super().build_extension(ext)
             _write_build_info(False)

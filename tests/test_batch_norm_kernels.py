@@ -104,6 +104,27 @@ def test_apply_matches_reference(fused_backend, shape, flags):
         torch.testing.assert_close(out == 0, out_ref == 0, rtol=0, atol=0)
 
 
+def test_cpu_result_does_not_depend_on_threads():
+    """Planes are split over threads (at::parallel_for, real threads since -fopenmp): statistics,
+    output and every gradient are bit for bit those of one thread."""
+    need_backend("cpu", "cpu", OPS)
+    x, mask, scale, shift, res = bn_problem(16, 64, 50)
+    seed = torch.tensor(987654321, dtype=torch.int64)
+    gy = torch.randn(x.shape)
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            stats = masked_bn_stats(x, mask, backend="cpu")
+            results.append((stats, *apply_with_grads("cpu", x, mask, scale, shift, res, True, 0.3, seed, gy)))
+    finally:
+        torch.set_num_threads(before)
+    (s1, y1, g1), (s2, y2, g2) = results
+    assert torch.equal(s1, s2) and torch.equal(y1, y2)
+    assert all(torch.equal(a, b) for a, b in zip(g1, g2))
+
+
 def test_dropout_keep_rate_and_seed(fused_backend):
     backend, device = fused_backend
     x = torch.ones(8, 16, 50, 43, device=device)

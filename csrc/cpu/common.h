@@ -1,8 +1,17 @@
-// Helpers shared by the CPU kernels (csrc/cpu/*_kernel.cpp). Host code only, no ATen.
+// Helpers shared by the CPU kernels (csrc/cpu/*_kernel.cpp); every CPU kernel includes it.
 //
 // GEMMs: graph_conv calls libtorch's Fortran BLAS (weak-linked sgemm_/dgemm_, kept sequential per thread);
 // infonce has its own micro-GEMM: a BLAS nested in its parallel region oversubscribed the cores (10x slower).
 #pragma once
+
+#include <ATen/Parallel.h>
+
+// at::parallel_for is a header template: under torch's OpenMP backend it only runs in parallel
+// when this file is compiled with -fopenmp (setup.py, CMakeLists.txt). Without it every kernel
+// silently ran on one thread (measured: the graph conv gained nothing from a second core).
+#if AT_PARALLEL_OPENMP && !defined(_OPENMP)
+#error "msclr's CPU kernels must be compiled with -fopenmp (at::parallel_for would run serially)"
+#endif
 
 // MSCLR_MULTIVERSION: the function is compiled twice, for x86-64-v3 and for the baseline the
 // extension is built for, and the loader picks one for the CPU at hand (GCC target_clones; a no-op

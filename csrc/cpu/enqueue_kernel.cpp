@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "../enqueue.h"
+#include "common.h"
 
 namespace msclr {
 

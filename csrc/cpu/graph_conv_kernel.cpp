@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "../graph_conv.h"
+#include "common.h"
 
 namespace msclr {
 namespace {
