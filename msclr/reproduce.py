@@ -196,7 +196,8 @@ def _table(per_seed: dict[int, dict], args, minutes: float) -> str:
         f"UTD-MHAD cross-subject (432 train / 432 test), {args.coordinates} coordinates, SkeletonCLR, "
         f"{args.epochs} pre-training epochs, batch {args.batch_size}, {args.frames} frames, queue {args.queue}, "
         f"seeds {', '.join(map(str, seeds))} (mean ± sample std, then each seed); linear: logistic regression on "
-        f"standardised features; k-NN: k=20; total {minutes:.1f} min",
+        f"standardised features, C by 5-fold cross-validation on the train part; k-NN: k by leave-one-out on the "
+        f"train part; total {minutes:.1f} min",
         "",
         "| encoder | linear top-1, kinect_v1_20 | k-NN top-1, kinect_v1_20 | ensemble top-1 (3 conventions) | "
         "loss, first -> last epoch | pre-training (min) |",

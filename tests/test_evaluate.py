@@ -298,7 +298,7 @@ def test_probe_matches_standardised_sklearn_logistic_regression(seed, scale):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from msclr.evaluate.protocols import fit_linear
+    from msclr.evaluate.probes import fit_linear
 
     xtr, ytr, xte, yte = _clusters(seed, scale=scale)
     fc = fit_linear(xtr, ytr, 12)  # the default probe, on raw features (it standardises itself)
@@ -313,7 +313,7 @@ def test_probe_matches_standardised_sklearn_logistic_regression(seed, scale):
 
 
 def test_train_accuracy_warns_near_chance(caplog):
-    from msclr.evaluate.protocols import fit_linear, train_accuracy
+    from msclr.evaluate.probes import fit_linear, train_accuracy
 
     xtr, ytr, _, _ = _clusters(0)
     fc = fit_linear(xtr, ytr, 12)
@@ -322,3 +322,55 @@ def test_train_accuracy_warns_near_chance(caplog):
     fc = fit_linear(noise, ytr, 12, C=1e-4)  # heavily regularised on noise: about chance
     assert train_accuracy(fc, noise, ytr, 12, "noise") < 2 / 12
     assert "near chance" in caplog.text
+
+
+# ------------------------------------------------------------ the probes' hyper-parameter choice
+def _naive_leave_out_accuracy(x, y, groups, k, num_classes, tau=0.07):
+    """Per training sample: the k-NN vote of the samples outside its group, one at a time."""
+    right = 0
+    for i in range(y.numel()):
+        others = groups != groups[i]
+        scores = knn_scores(x[others], y[others], x[i : i + 1], num_classes, k, tau)
+        right += int(scores.argmax(1).item() == y[i].item())
+    return right / y.numel()
+
+
+@pytest.mark.parametrize("with_groups", [True, False])
+def test_choose_k_matches_a_naive_leave_out_vote(with_groups):
+    from msclr.evaluate.probes import K_GRID, choose_k
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(90) % 3
+    x = torch.randn(3, 8, generator=g)[y] + 1.5 * torch.randn(90, 8, generator=g)
+    groups = torch.arange(90) // 15 if with_groups else None
+    k, acc = choose_k(x, y, 3, groups=groups)
+    leave_out = groups if with_groups else torch.arange(90)  # without groups: leave-one-out
+    for kk in K_GRID:
+        assert acc[kk] == pytest.approx(_naive_leave_out_accuracy(x, y, leave_out, kk, 3)), kk
+    assert acc[k] == max(acc.values()) and all(acc[kk] < acc[k] for kk in K_GRID if kk > k)
+
+
+def test_cv_folds_keep_subjects_together_and_stratify_without():
+    from msclr.evaluate.probes import cv_folds
+
+    y = torch.arange(200) % 4
+    groups = torch.tensor([7, 3, 9, 1, 5, 11, 2]).repeat_interleave(29)[:200]
+    fold = cv_folds(y, groups, folds=5)
+    for s in groups.unique():  # a subject is never on both sides of a split
+        assert fold[groups == s].unique().numel() == 1
+    assert fold.unique().numel() == 5
+    fold = cv_folds(y, None, folds=5, seed=1)
+    for c in range(4):  # every fold holds 1/5 of every class
+        assert torch.bincount(fold[y == c], minlength=5).tolist() == [10] * 5
+    assert torch.equal(fold, cv_folds(y, None, folds=5, seed=1))
+
+
+def test_choose_C_is_the_best_of_its_table_and_deterministic():
+    from msclr.evaluate.probes import C_GRID, choose_C
+
+    xtr, ytr, _, _ = _clusters(0)
+    groups = torch.arange(ytr.numel()) % 3
+    C, acc = choose_C(xtr, ytr, 12, groups)
+    assert set(acc) == set(C_GRID) and acc[C] == max(acc.values())
+    assert all(acc[c] < acc[C] for c in C_GRID if c < C)  # ties go to the stronger regularisation
+    assert choose_C(xtr, ytr, 12, groups) == (C, acc)

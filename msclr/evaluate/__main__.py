@@ -1,7 +1,7 @@
 """python -m msclr.evaluate: evaluate a pre-trained encoder.
 
     python -m msclr.evaluate linear   --ckpt runs/msclr/last.pt            # frozen encoder + fc
-    python -m msclr.evaluate knn      --ckpt runs/msclr/last.pt --k 20
+    python -m msclr.evaluate knn      --ckpt runs/msclr/last.pt            # k by leave-one-out
     python -m msclr.evaluate semi     --ckpt runs/msclr/last.pt            # 1 % and 10 % labels
     python -m msclr.evaluate finetune --ckpt runs/msclr/last.pt
     python -m msclr.evaluate ensemble --ckpt runs/msclr/last.pt            # one fc per convention
@@ -12,6 +12,8 @@
 store's first one). Outputs in --out (default <ckpt dir>/eval_<protocol>): report.json,
 scores_*.npz (for `fuse`), confusion_*.png, tsne.png, model.pt (for msclr.load(...).predict).
 --random-init evaluates the same architecture with random weights (the floor).
+The probes' one hyper-parameter is chosen on the train features only: logreg's C by 5-fold
+cross-validation (--C auto), the k-NN's k by leave-one-out (--k auto); give a number to fix it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ from .checkpoint import CheckpointError
 
 log = logging.getLogger("msclr.evaluate")
 PROTOCOLS = ("linear", "knn", "semi", "finetune", "transfer", "ensemble", "fuse")
+
+
+def _auto_or(kind):
+    """argparse type: the word auto, or a number of `kind`."""
+
+    def parse(text: str):
+        return "auto" if text == "auto" else kind(text)
+
+    parse.__name__ = f"auto or {kind.__name__}"
+    return parse
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -69,12 +81,23 @@ def parse_args(argv=None) -> argparse.Namespace:
             help="logreg: L2 logistic regression on standardised features, L-BFGS (default; deterministic); "
             "sgd: SkeletonCLR/AimCLR's published protocol on raw features (--epochs --lr --milestones)",
         )
-        p.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of logreg (scikit-learn's C)")
+        p.add_argument(
+            "--C",
+            type=_auto_or(float),
+            default="auto",
+            help="inverse L2 strength of logreg (scikit-learn's C); auto (default): chosen by 5-fold "
+            "cross-validation on the train features",
+        )
         return p
 
     probe(common(sub.add_parser("linear", help="frozen encoder, linear classifier"), 100, 3.0, 0.0))
     k = common(sub.add_parser("knn", help="cosine k-NN on frozen features"), None, None, None)
-    k.add_argument("--k", type=int, default=20)
+    k.add_argument(
+        "--k",
+        type=_auto_or(int),
+        default="auto",
+        help="neighbours; auto (default): leave-one-(subject-)out on the train features",
+    )
     k.add_argument("--tau", type=float, default=0.07, help="temperature of the similarity weights")
     s = common(sub.add_parser("semi", help="fine-tuning on 1%% / 10%% labelled subsets"), 100, 0.1, 1e-4)
     s.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1])

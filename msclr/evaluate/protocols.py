@@ -26,12 +26,18 @@ from . import report
 from .checkpoint import Pretrained, build_encoder, read_checkpoint
 from .features import FeatureSet, cached_features, eval_dataset, extract, file_identity, split_indices
 from .model import SkeletonModel
+from .probes import (
+    EvalError,
+    choose_k,
+    fit_linear,
+    knn_scores,
+    milestones_for,
+    resolve_C,
+    sgd_schedule,
+    train_accuracy,
+)
 
 log = logging.getLogger("msclr.evaluate")
-
-
-class EvalError(ValueError):
-    """A request evaluation cannot serve (the message says what is missing and where)."""
 
 
 @dataclass
@@ -272,120 +278,6 @@ def recalibrate_bn(ctx: EvalContext, only_input: bool, layouts: list[str] | None
 
 
 # ---------------------------------------------------------------------------- helpers
-def milestones_for(epochs: int, milestones) -> list[int]:
-    """lr x0.1 epochs: as given, else at 80 % of the run (80 of AimCLR's 100)."""
-    return [int(m) for m in milestones] if milestones else [max(1, int(round(epochs * 0.8)))]
-
-
-def _sgd_schedule(params, lr, momentum, wd, epochs, milestones):
-    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
-    return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones_for(epochs, milestones), gamma=0.1)
-
-
-PROBES = ("logreg", "sgd")
-
-
-def fit_logreg(
-    feats: torch.Tensor, labels: torch.Tensor, num_classes: int, C: float = 1.0, max_iter: int = 1000
-) -> nn.Linear:
-    """Multinomial logistic regression on standardised features, L2-regularised as
-    scikit-learn's LogisticRegression(C) (0.5 ||W||^2 + C * sum of cross-entropies, bias not
-    penalised), solved to convergence by full-batch L-BFGS in float64: deterministic, and free
-    of the learning-rate failure modes of SGD on unnormalised features. The standardisation
-    is folded into the returned layer, which takes raw features."""
-    x = feats.to(torch.float64)
-    mean, std = x.mean(0), x.std(0, unbiased=False).clamp_min(1e-8)
-    z = (x - mean) / std
-    y = labels.long()
-    n, d = z.shape
-    W = torch.zeros(num_classes, d, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS(
-        [W, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-7, tolerance_change=1e-10, history_size=20,
-        line_search_fn="strong_wolfe",
-    )  # fmt: skip
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(z @ W.T + b, y, reduction="sum") * (1.0 / n) + (0.5 / (C * n)) * (W * W).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    fc = nn.Linear(d, num_classes)
-    with torch.no_grad():  # W (x - mean) / std + b = (W / std) x + (b - (W / std) mean)
-        w = W.detach() / std
-        fc.weight.copy_(w)
-        fc.bias.copy_(b.detach() - w @ mean)
-    return fc.eval()
-
-
-def fit_linear(
-    feats: torch.Tensor,
-    labels: torch.Tensor,
-    num_classes: int,
-    epochs: int = 100,
-    lr: float = 3.0,
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    milestones=(80,),
-    batch_size: int = 128,
-    seed: int = 0,
-    desc: str = "linear",
-    probe: str = "logreg",
-    C: float = 1.0,
-) -> nn.Linear:
-    """A linear classifier on fixed features.
-
-    probe="logreg" (default): `fit_logreg`. probe="sgd": SkeletonCLR/AimCLR's linear evaluation
-    as published (raw features, SGD lr 3.0, momentum 0.9, 100 epochs, x0.1 at 80): for
-    comparing with their tables; it can fail silently when features are large or
-    ill-conditioned (lr 3.0), which the train accuracy then shows.
-    """
-    if feats.shape[0] == 0:
-        raise EvalError("no training features (is the train part of the split empty?)")
-    if probe not in PROBES:
-        raise EvalError(f"probe must be one of {PROBES}, got {probe!r}")
-    if probe == "logreg":
-        return fit_logreg(feats, labels, num_classes, C=C)
-    g = torch.Generator().manual_seed(seed)
-    fc = nn.Linear(feats.shape[1], num_classes)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        fc.reset_parameters()
-    opt, sched = _sgd_schedule(fc.parameters(), lr, momentum, weight_decay, epochs, milestones)
-    n = feats.shape[0]
-    bar = tqdm(range(epochs), desc=desc, unit="epoch", leave=False, disable=None)
-    for _ in bar:
-        perm = torch.randperm(n, generator=g)
-        for i in range(0, n, batch_size):
-            idx = perm[i : i + batch_size]
-            loss = F.cross_entropy(fc(feats[idx]), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        sched.step()
-        bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-    return fc.eval()
-
-
-def train_accuracy(fc: nn.Linear, feats: torch.Tensor, labels: torch.Tensor, num_classes: int, what: str) -> float:
-    """Top-1 of a fitted head on its own training features; warns when it is near chance (the
-    features hold no class information, or the probe failed)."""
-    with torch.no_grad():
-        acc = float((fc(feats).argmax(1) == labels).float().mean()) if labels.numel() else 0.0
-    chance = 1.0 / max(num_classes, 1)
-    if acc < 2.0 * chance:
-        log.warning(
-            "%s: train accuracy %.1f%% is near chance (%.1f%%): the features carry little class information "
-            "or the classifier failed to fit (with --probe sgd try the default logreg)",
-            what,
-            100 * acc,
-            100 * chance,
-        )
-    return acc
-
-
 def _finish(ctx: EvalContext, name: str, scores, labels, ids, extra: dict) -> dict:
     """Metrics, confusion matrix PNG and score file of one set of test scores."""
     m = report.metrics(scores, labels, ctx.class_names)
@@ -424,15 +316,36 @@ def _heads_model(ctx: EvalContext, heads: dict[str, nn.Linear], encoder=None) ->
     return SkeletonModel(ctx.pre, ctx.table, encoder or ctx.encoder, heads, ctx.class_names)
 
 
+def subject_groups(ctx: EvalContext, sample_ids: list[str]) -> torch.Tensor | None:
+    """The subject of each sample (an integer code) when the store records subjects, else None:
+    the groups of the probes' cross-validation."""
+    subjects = getattr(ctx.store, "sample_info", {}).get("subject")
+    if subjects is None or not sample_ids:
+        return None
+    _, codes = np.unique(np.asarray(subjects)[ctx.store.index_of(sample_ids)], return_inverse=True)
+    return torch.as_tensor(codes.reshape(-1), dtype=torch.long)
+
+
 # ---------------------------------------------------------------------------- protocols
 def linear(
-    ctx: EvalContext, convention=None, epochs=100, lr=3.0, milestones=(80,), weight_decay=0.0, probe="logreg", C=1.0
+    ctx: EvalContext,
+    convention=None,
+    epochs=100,
+    lr=3.0,
+    milestones=(80,),
+    weight_decay=0.0,
+    probe="logreg",
+    C: float | str = "auto",
 ) -> dict:
     """Frozen encoder, a linear classifier on cached features of one convention."""
     name = _pick(ctx, convention)
     train, test = ctx.features("train"), ctx.features("test")
-    xtr, ytr, _ = train.of(name)
+    xtr, ytr, ids_tr = train.of(name)
     nc = len(ctx.class_names)
+    if probe == "logreg" and ytr.numel():
+        C, cv = resolve_C(xtr, ytr, nc, C, f"linear ({name})", subject_groups(ctx, ids_tr))
+    else:
+        cv = None
     fc = fit_linear(xtr, ytr, nc, epochs, lr, 0.9, weight_decay, milestones, ctx.batch_size, ctx.seed, probe=probe, C=C)
     train_top1 = train_accuracy(fc, xtr, ytr, nc, f"linear ({name})")
     xte, yte, ids = test.of(name)
@@ -442,44 +355,48 @@ def linear(
     res = _finish(ctx, f"linear_{name}", scores, yte, ids, extra)
     res["files"]["model"] = str(_heads_model(ctx, {name: fc}).save(ctx.out / "model.pt", "linear"))
     res["files"]["tsne"] = _tsne(ctx, test, f"t-SNE of test features ({name} linear)")
-    res["hyper"] = _probe_hyper(probe, C, epochs, lr, milestones, weight_decay)
+    res["hyper"] = _probe_hyper(probe, C, epochs, lr, milestones, weight_decay, cv)
     return res
 
 
-def _probe_hyper(probe, C, epochs, lr, milestones, weight_decay) -> dict:
+def _probe_hyper(probe, C, epochs, lr, milestones, weight_decay, cv=None) -> dict:
     if probe == "logreg":
-        return dict(probe="logreg", C=C, solver="L-BFGS, standardised features")
+        hyper = dict(probe="logreg", C=C, solver="L-BFGS, standardised features")
+        if cv is not None:  # C chosen on the train features: the table it was chosen from
+            hyper["C_cv_accuracy"] = {f"{c:g}": a for c, a in cv.items()}
+        return hyper
     return dict(
         probe="sgd", epochs=epochs, lr=lr, milestones=milestones_for(epochs, milestones),
         weight_decay=weight_decay, momentum=0.9,
     )  # fmt: skip
 
 
-def knn_scores(train: torch.Tensor, ytr: torch.Tensor, test: torch.Tensor, num_classes: int, k=20, tau=0.07):
-    """Cosine k-NN class scores (N_test, C): votes of the k most similar train features,
-    weighted by exp(similarity / tau) (Wu et al., 2018)."""
-    a, b = F.normalize(train.float(), dim=1), F.normalize(test.float(), dim=1)
-    k = min(k, a.shape[0])
-    out = torch.zeros(b.shape[0], num_classes)
-    for i in range(0, b.shape[0], 1024):  # chunks keep the similarity matrix small
-        sim, idx = (b[i : i + 1024] @ a.T).topk(k, dim=1)
-        out[i : i + 1024].scatter_add_(1, ytr[idx], (sim / tau).exp())
-    return out
-
-
-def knn(ctx: EvalContext, convention=None, k: int = 20, tau: float = 0.07) -> dict:
-    """Cosine k-NN on frozen features of one convention."""
+def knn(ctx: EvalContext, convention=None, k: int | str = "auto", tau: float = 0.07) -> dict:
+    """Cosine k-NN on frozen features of one convention; k="auto" chooses k by leave-one-out on
+    the train features (`choose_k`)."""
     name = _pick(ctx, convention)
     train, test = ctx.features("train"), ctx.features("test")
-    xtr, ytr, _ = train.of(name)
+    xtr, ytr, ids_tr = train.of(name)
     xte, yte, ids = test.of(name)
-    scores = knn_scores(xtr, ytr, xte, len(ctx.class_names), k, tau)
-    res = _finish(ctx, f"knn{k}_{name}", scores, yte, ids, {"convention": name, "k": k, "tau": tau})
+    nc = len(ctx.class_names)
+    extra = {"convention": name, "tau": tau}
+    if k == "auto":
+        groups = subject_groups(ctx, ids_tr)
+        k, loo = choose_k(xtr, ytr, nc, tau, groups)
+        table = ", ".join(f"{kk}: {100 * a:.1f}" for kk, a in loo.items())
+        how = "leave-one-subject-out" if groups is not None else "leave-one-out"
+        log.info("knn (%s): k=%d by %s on the train features (accuracy %%: %s)", name, k, how, table)
+        extra["k_loo_accuracy"] = {str(kk): a for kk, a in loo.items()}
+    extra["k"] = int(k)
+    scores = knn_scores(xtr, ytr, xte, nc, int(k), tau)
+    res = _finish(ctx, f"knn{k}_{name}", scores, yte, ids, extra)
     res["files"]["tsne"] = _tsne(ctx, test, f"t-SNE of test features ({name})")
     return res
 
 
-def ensemble(ctx: EvalContext, epochs=100, lr=3.0, milestones=(80,), weight_decay=0.0, probe="logreg", C=1.0) -> dict:
+def ensemble(
+    ctx: EvalContext, epochs=100, lr=3.0, milestones=(80,), weight_decay=0.0, probe="logreg", C: float | str = "auto"
+) -> dict:
     """One linear classifier per convention on the shared frozen encoder; test logits of the
     conventions a sample has are averaged (soft voting). Reports each convention too."""
     train, test = ctx.features("train"), ctx.features("test")
@@ -488,12 +405,13 @@ def ensemble(ctx: EvalContext, epochs=100, lr=3.0, milestones=(80,), weight_deca
     logits = torch.zeros(test.labels.numel(), len(ctx.table), nc)
     for name in ctx.conventions:
         l = test.conventions.index(name)
-        xtr, ytr, _ = train.of(name)
+        xtr, ytr, ids_tr = train.of(name)
         if ytr.numel() == 0:
             log.warning("ensemble: no train sample has %s; left out", name)
             continue
-        fc = fit_linear(xtr, ytr, nc, epochs, lr, 0.9, weight_decay, milestones, ctx.batch_size, ctx.seed, name,
-                        probe=probe, C=C)  # fmt: skip
+        c = resolve_C(xtr, ytr, nc, C, f"ensemble ({name})", subject_groups(ctx, ids_tr))[0] if probe == "logreg" else C
+        fc = fit_linear(xtr, ytr, nc, epochs, lr, 0.9, weight_decay, milestones, ctx.batch_size, ctx.seed,
+                        f"ensemble ({name})", probe=probe, C=c)  # fmt: skip
         train_accuracy(fc, xtr, ytr, nc, f"ensemble ({name})")
         heads[name] = fc
         with torch.no_grad():
@@ -547,7 +465,7 @@ def finetune(
     encoder = copy.deepcopy(ctx.encoder)
     fc = nn.Linear(encoder.hidden_dim, len(ctx.class_names))
     model = _heads_model(ctx, {conv: fc}, encoder).to(ctx.device)
-    opt, sched = _sgd_schedule(model.parameters(), lr, 0.9, weight_decay, epochs, milestones)
+    opt, sched = sgd_schedule(model.parameters(), lr, 0.9, weight_decay, epochs, milestones)
     autocast, scaler, _ = amp_setup(amp, ctx.device)
     bs = min(ctx.batch_size, subset.size)
     g = torch.Generator().manual_seed(ctx.seed)
