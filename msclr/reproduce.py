@@ -262,7 +262,7 @@ def main(argv=None) -> int:
     u = sub.add_parser("utd-mhad", help="single- vs multi-skeleton pre-training on UTD-MHAD")
     u.add_argument("--raw", required=True, type=Path, help="directory with the a*_s*_t*_skeleton.mat files")
     u.add_argument("--out", default="runs/utd_repro", type=Path)
-    u.add_argument("--epochs", type=int, default=50, help="pre-training epochs (same for every encoder)")
+    u.add_argument("--epochs", type=int, default=100, help="pre-training epochs (same for every encoder)")
     u.add_argument("--batch-size", type=int, default=32)
     u.add_argument("--frames", type=int, default=32)
     u.add_argument("--queue", type=int, default=256, help="MoCo queue length (below the 432 training sequences)")
