@@ -38,7 +38,6 @@ import shutil
 import signal
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +49,9 @@ from tqdm import tqdm
 from . import checkpoint_io
 from . import config as cfglib
 from . import distributed as dist_utils
+from .precision import amp_setup
 from .skeletons import LayoutTable
+from .views import make_pairs, to_stream
 
 log = logging.getLogger("msclr.train")
 
@@ -92,87 +93,6 @@ class EpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return (self.n // self.batch_size - self.start_batch) * (self.batch_size // self.world)
-
-
-def cpu_has_native_bf16() -> bool:
-    """True where the CPU computes bf16 natively (AVX512-BF16 / AMX), as oneDNN reports it."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def amp_setup(enabled: bool, device: torch.device, cpu_bf16: str = "auto"):
-    """(autocast context factory, GradScaler or None, description).
-
-    GPU: bf16 where supported, else fp16 with a GradScaler. CPU: bf16 autocast where the CPU
-    has native bf16; elsewhere (e.g. AVX2-only CPUs) bf16 convolutions take slow emulated
-    paths that make a step several times slower than fp32, so `auto` keeps fp32 and says so
-    (run.cpu_bf16=on forces bf16).
-    """
-    if not enabled:
-        return nullcontext, None, "float32"
-    if device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
-            return (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), None, "bfloat16"
-        scaler = torch.amp.GradScaler("cuda")
-        return (lambda: torch.autocast("cuda", dtype=torch.float16)), scaler, "float16 + GradScaler"
-    if cpu_bf16 == "on" or (cpu_bf16 == "auto" and cpu_has_native_bf16()):
-        return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)), None, "bfloat16"
-    log.warning(
-        "--amp: this CPU has no native bf16 (oneDNN), where bf16 autocast is slower than fp32; "
-        "training in float32 (set run.cpu_bf16=on to force bf16)"
-    )
-    return nullcontext, None, "float32 (no native bf16 on this CPU)"
-
-
-def make_pairs(x: torch.Tensor, available: torch.Tensor, pairing: str, single: int, gen: torch.Generator):
-    """Choose query and key conventions. x: (N, L, C, T, V, M), available: (N, L) bool.
-
-    Returns xq (N, C, T, V, M), layout_q (N,), xk (N, P, C, T, V, M), layout_k (N, P).
-    single: both views from one convention; batch: one random (query, key) convention pair
-    for the whole batch (the paper's code); sample: an independent pair per sample; all:
-    every other convention of the sample is a positive (P = L - 1; a missing one is replaced
-    by another augmentation of the query's convention).
-    """
-    n, L = available.shape
-    rows = torch.arange(n)
-    if pairing == "single" or L == 1:
-        lq = torch.full((n,), single if pairing == "single" else 0, dtype=torch.long)
-        lk = lq[:, None]
-    elif pairing == "batch":
-        both = available.all(0).nonzero().flatten()
-        if len(both) >= 2:
-            pick = both[torch.randperm(len(both), generator=gen)[:2]]
-            lq = pick[0].expand(n).clone()
-            lk = pick[1].expand(n, 1).clone()
-        else:  # conventions missing for some samples: fall back to per-sample pairs
-            return make_pairs(x, available, "sample", single, gen)
-    else:
-        score = torch.rand(n, L, generator=gen).masked_fill(~available, -1.0)
-        lq = score.argmax(1)
-        if pairing == "sample":
-            other = score.scatter(1, lq[:, None], -2.0)
-            lk = other.argmax(1)
-            lk = torch.where(other.max(1).values >= 0, lk, lq)[:, None]  # only one available: same convention
-        else:  # all
-            others = torch.stack([torch.tensor([j for j in range(L) if j != i]) for i in range(L)])
-            lk = others[lq]  # (N, L-1)
-            lk = torch.where(available[rows[:, None], lk], lk, lq[:, None])
-    xq = x[rows, lq]
-    xk = x[rows[:, None], lk]
-    return xq, lq, xk, lk
-
-
-def to_stream(x: torch.Tensor, layout: torch.Tensor, stream: str, table: LayoutTable) -> torch.Tensor:
-    """joint (as is), motion (frame difference, last frame 0) or bone (x[v] - x[parent[v]])."""
-    if stream == "joint":
-        return x
-    if stream == "motion":
-        out = torch.zeros_like(x)
-        out[:, :, :-1] = x[:, :, 1:] - x[:, :, :-1]
-        return out
-    return table.bones(x, layout)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

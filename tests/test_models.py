@@ -8,7 +8,7 @@ import torch
 from msclr import skeletons
 from msclr.models import LayoutInputNorm, MaskedBatchNorm, STGCNEncoder, simam_attention
 from msclr.models.contrast import MoCo, aimclr_released_mask
-from msclr.train import make_pairs, to_stream
+from msclr.views import make_pairs, to_stream
 
 
 def table_of(*names):

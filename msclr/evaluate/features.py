@@ -45,7 +45,7 @@ def eval_dataset(store, table: LayoutTable, conventions, T: int, M: int, split, 
 
 def encode_batch(encoder, x: torch.Tensor, layout: torch.Tensor, stream: str, table: LayoutTable) -> torch.Tensor:
     """Features (N, D) of padded sequences (N, C, T, V, M) in the checkpoint's stream."""
-    from ..train import to_stream
+    from ..views import to_stream
 
     return encoder(to_stream(x, layout, stream, table), layout)
 

@@ -69,7 +69,7 @@ class SkeletonModel(nn.Module):
     # ------------------------------------------------------------------ tensors in
     def features(self, x: Tensor, layout: Tensor) -> Tensor:
         """(N, hidden_dim) features of padded sequences (N, C, T, V_max, M) in the checkpoint's stream."""
-        from ..train import to_stream
+        from ..views import to_stream
 
         return self.encoder(to_stream(x, layout, self.stream, self.table), layout)
 

@@ -237,7 +237,7 @@ def recalibrate_bn(ctx: EvalContext, only_input: bool, layouts: list[str] | None
     input BatchNorm only, so the shared layers keep their pre-trained statistics).
     """
     from ..models import LayoutInputNorm, MaskedBatchNorm
-    from ..train import to_stream
+    from ..views import to_stream
 
     enc = ctx.encoder
     if only_input:
@@ -452,7 +452,7 @@ def finetune(
     name: str | None = None,
 ) -> dict:
     """Fine-tune encoder + linear head on (a class-balanced fraction of) the labelled train part."""
-    from ..train import amp_setup
+    from ..precision import amp_setup
 
     conv = _pick(ctx, convention)
     l = ctx.table.layout_id(conv)
