@@ -1,4 +1,4 @@
-"""MaskedBatchNorm (training mode): plain torch (reference), torch.compile of it, and the fused ops.
+"""MaskedBatchNorm (training mode): the released code's BatchNorm2d, plain torch, torch.compile, fused ops.
 
 Encoder shapes: N*M = 256 sequences (batch 128, two persons), T and C as in the ST-GCN units
 (C=16 at T=50, C=256 at T=13), V_max=43 mixing ntu25 / smplx42 / berkeley_mhad43 sample by
@@ -6,7 +6,10 @@ sample. Two uses per unit: `bn+relu` (after the graph conv) and `bn+dropout+res+
 TCN: dropout 0.5, residual add, ReLU); forward, and forward+backward (gradients of x, residual,
 weight and bias). Statistics, running-stat update and the apply are all inside the timed region.
 
-`reference` is MaskedBatchNorm(backend="reference"), the plain-torch module the `reference`
+`aimclr_style` is what the released ST-GCN/AimCLR code runs: nn.BatchNorm2d over the padded tensor
+(no joint mask: padded joints count in its statistics), F.dropout, the residual add and ReLU,
+autograd doing the backward; the baseline a user would otherwise write. `reference` is
+MaskedBatchNorm(backend="reference"), the plain-torch module the `reference`
 training backend runs; `compile` is torch.compile of that module (compiled and warmed up outside
 the timed region); `cpu` is MaskedBatchNorm on msclr.ops.masked_bn_stats / masked_bn_apply.
 """
@@ -23,7 +26,7 @@ from msclr.ops import why_unavailable
 
 N = 256
 SHAPES = [(16, 50), (256, 13)]  # (C, T)
-PROVIDERS = ["reference", "compile", "cpu"]
+PROVIDERS = ["aimclr_style", "reference", "compile", "cpu"]
 VARIANTS = {"bn+relu": (False, 0.0), "bn+dropout+res+relu": (True, 0.5)}
 
 
@@ -55,6 +58,13 @@ def test_masked_batch_norm(benchmark, provider, with_backward, variant, shape):
 
     def forward(x, r):
         return bn(x, mask, residual=r if has_res else None, relu=True, dropout=p)
+
+    if provider == "aimclr_style":
+        bn = torch.nn.BatchNorm2d(c).train()
+
+        def forward(x, r):
+            y = torch.nn.functional.dropout(bn(x), p, training=True) if p > 0 else bn(x)
+            return torch.relu(y + r if has_res else y)
 
     if provider == "compile":
         torch._dynamo.reset()  # a fresh cache per shape

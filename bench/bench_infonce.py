@@ -1,4 +1,4 @@
-"""infonce_queue forward+backward: reference, torch.compile(reference), cpu, cuda, triton.
+"""infonce_queue forward+backward: eager, reference, torch.compile(reference), cpu, cuda, triton.
 
     pytest bench/bench_infonce.py --benchmark-only
 
@@ -6,7 +6,11 @@ Shapes (issue 4): D=128, Q in {16384, 65536}, P in {1, 3}; N in {128, 512} on CP
 plus one AimCLR configuration (q2 divergence + top-1 mining). Each benchmark runs the loss and its
 gradient w.r.t. q: the fused backends and the reference op compute dq in their forward and the
 autograd backward only scales it; "compile" is torch.compile of the reference function (which also
-computes dq in its forward). `ROUNDS` rounds (bench/conftest.py).
+computes dq in its forward). "eager" is the loss as SkeletonCLR/MoCo code writes it, left to
+autograd: logits = [q.k, q @ queue^T] / tau, cross-entropy with target 0, one such term per
+positive averaged over the P positives (the op's definition), and for the AimCLR case the
+divergence written the same way (softmax targets of q, log-softmax of q2) plus the top-1
+mining as `topk`. `ROUNDS` rounds (bench/conftest.py).
 
 The peak memory above the inputs of one forward+backward at the target shape is measured in a
 child process per provider (process high-water mark VmHWM, reset after a warm-up call, with glibc
@@ -43,7 +47,7 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 NS = [4096] if DEVICE == "cuda" else [128, 512]
 QS = [16384, 65536]
 PS = [1, 3]
-PROVIDERS = ["reference", "compile", "cpu", "cuda", "triton"]
+PROVIDERS = ["eager", "reference", "compile", "cpu", "cuda", "triton"]
 TARGET = (NS[-1], 65536, 1)  # (N, Q, P) of the speed and memory targets
 
 
@@ -63,9 +67,34 @@ def _compiled_reference():
     return torch.compile(reference.infonce_queue_forward, dynamic=False)
 
 
+def eager_loss(q, k, queue, q2, topk):
+    """The loss (+ divergence) as a user writes it in plain torch, autograd doing the rest."""
+    neg = q @ queue.T / TAU  # (N, Q)
+    pos = torch.einsum("nd,npd->np", q, k) / TAU  # (N, P)
+    target = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
+    loss = torch.stack([F.cross_entropy(torch.cat([pos[:, i : i + 1], neg], 1), target) for i in range(pos.shape[1])])
+    total = loss.mean()
+    if topk > 0:
+        neg.detach().topk(topk, dim=1)  # AimCLR's nearest-neighbour mining: indices only
+    if q2 is not None:  # AimCLR's divergence: softmax of q's logits (no gradient) against q2's
+        logits = torch.cat([pos[:, :1], neg], 1)
+        logits2 = torch.cat([torch.einsum("nd,nd->n", q2, k[:, 0])[:, None], q2 @ queue.T], 1) / TAU
+        total = total - (F.softmax(logits.detach(), 1) * F.log_softmax(logits2, 1)).sum(1).mean()
+    return total
+
+
 def make_step(provider, q, k, queue, q2, topk):
     """A closure running loss (+ divergence) and the gradient(s) with `provider`."""
     valid = torch.tensor(queue.shape[0], device=queue.device)
+    if provider == "eager":
+        qe = q.clone().requires_grad_()
+        q2e = q2.clone().requires_grad_() if q2 is not None else None
+
+        def step():
+            total = eager_loss(qe, k, queue, q2e, topk)
+            return total, *torch.autograd.grad(total, (qe,) if q2e is None else (qe, q2e))
+
+        return step
     if provider == "compile":
         fn = _compiled_reference()
 
@@ -88,7 +117,7 @@ def make_step(provider, q, k, queue, q2, topk):
 
 
 def _unavailable(provider, device):
-    if provider == "compile":
+    if provider in ("compile", "eager"):
         return ""
     return why_unavailable(provider, device)
 
