@@ -215,26 +215,7 @@ def _prefixes(codebase: str, view: str) -> tuple[str, str, str]:
     return f"encoder_q{suffix}.", f"encoder_k{suffix}.", suffix
 
 
-def convert(
-    codebase: str,
-    path: str | Path,
-    convention: str = "ntu25",
-    persons: int = 2,
-    view: str = "joint",
-    stream: str | None = None,
-    hidden_channels: int | None = None,
-    hidden_dim: int | None = None,
-) -> Converted:
-    """The msclr checkpoint (a dict for torch.save) of a released checkpoint, and what was done."""
-    from omegaconf import OmegaConf
-
-    from . import config as cfglib
-    from .models import STGCNEncoder
-    from .models.contrast import projection_head
-    from .skeletons import LayoutTable
-    from .skeletons import get as get_convention
-
-    path = Path(path)
+def _check_options(codebase: str, view: str, persons: int) -> None:
     if codebase not in CODEBASES:
         raise ConvertError(f"unknown codebase {codebase!r}; choose one of {CODEBASES}")
     if view not in VIEWS:
@@ -243,19 +224,18 @@ def convert(
         raise ConvertError(f"--view {view}: only CrosSCLR checkpoints hold several views")
     if persons < 1:
         raise ConvertError(f"--persons must be >= 1, got {persons}")
-    try:
-        conv = get_convention(convention)
-    except ValueError as e:
-        raise ConvertError(str(e)) from e
-    sd = read_state(path)
-    q, kp, suffix = _prefixes(codebase, view)
+
+
+def _check_wrapping(sd: dict[str, Tensor], codebase: str, q: str, path: Path) -> None:
+    """The ST-GCN is wrapped (encoder_q.*) or not, as the codebase named says."""
     if codebase == "stgcn" and "data_bn.weight" not in sd and "encoder_q.data_bn.weight" in sd:
         raise ConvertError(f"{path}: the ST-GCN is wrapped as encoder_q.*: convert it as aimclr or skeletonclr")
     if codebase != "stgcn" and f"{q}data_bn.weight" not in sd and "data_bn.weight" in sd:
         raise ConvertError(f"{path}: missing key {q}data_bn.weight (a plain ST-GCN? convert it as stgcn)")
 
-    table = LayoutTable([conv], strategy="spatial")
-    arch = infer_arch(sd, str(path), q, partitions=table.num_partitions)
+
+def _check_arch(sd, arch: Arch, table, conv, q: str, path: Path, hidden_channels, hidden_dim) -> None:
+    """The weights fit the convention, msclr's 3 input channels, the sizes asked for and msclr's graph."""
     if arch.joints != conv.num_joints:
         raise ConvertError(
             f"{path}: {q}data_bn.weight holds V={arch.joints} joints, convention {conv.name!r} has "
@@ -280,8 +260,9 @@ def convert(
                 f"{(got - ref).abs().max().item():.3g}; the converted encoder would not compute the same features"
             )
 
-    view_note = f", view {view}" if codebase == "crossclr" else ""
-    report = [f"{codebase} checkpoint {path}{view_note}; input stream {stream or view}, convention {conv.name}"]
+
+def _convert_encoders(sd, arch: Arch, path: Path, codebase: str, q: str, kp: str, conv, report: list[str]):
+    """(query encoder, key encoder, keys used): the key encoder is the file's, else a copy of the query's."""
     enc_q, _, used = convert_stgcn_state(sd, arch, str(path), q)
     report.append(
         f"  encoder {q or '(no prefix)'}*: {len(enc_q)} tensors -> encoder_q.*; "
@@ -298,15 +279,15 @@ def convert(
     else:
         enc_k = {n: t.clone() for n, t in enc_q.items()}
         report.append("  no key encoder in the file: encoder_k.* = a copy of encoder_q.* (MoCo's initialisation)")
+    return enc_q, enc_k, used
 
-    model: dict[str, Tensor] = {f"encoder_q.{n}": t for n, t in enc_q.items()}
-    model.update({f"encoder_k.{n}": t for n, t in enc_k.items()})
 
-    # the MLP projection head: fc.0 Linear(D, D), ReLU, fc.2 Linear(D, F), as msclr's head_q.0 / head_q.2
+def _convert_head(sd, d: int, path: Path, codebase: str, view: str, q: str, kp: str, used: set, report: list[str]):
+    """(msclr's head_q/head_k tensors, feature_dim or None) of the MLP projection head: fc.0 Linear(D, D),
+    ReLU, fc.2 Linear(D, F), as msclr's head_q.0 / head_q.2."""
     feature_dim = None
-    d = arch.hidden_dim
+    head = {}
     if codebase != "stgcn" and f"{q}fc.2.weight" in sd:
-        head = {}
         for src, dst in ((q, "head_q"), (kp, "head_k")):
             if f"{src}fc.0.weight" not in sd:
                 continue
@@ -322,14 +303,17 @@ def convert(
             feature_dim = feature_dim or fdim
         if "head_k.0.weight" not in head:
             head.update({"head_k" + n[len("head_q") :]: t.clone() for n, t in head.items() if n.startswith("head_q")})
-        model.update(head)
         report.append(f"  projection head {q}fc.0/.2 -> head_q.0/.2, feature_dim={feature_dim}; key head -> head_k")
     elif codebase != "stgcn" and f"{q}fc.2.0.weight" in sd:
         # CrosSCLR's motion/bone heads wrap the joint head (fc.2 is encoder_q.fc): three layers
         report.append(f"  {q}fc.*: CrosSCLR's {view} head nests the joint head (3 layers); msclr's has 2: not carried")
     else:
         report.append("  no projection head (fc.0/fc.2) in the file: the checkpoint has none (evaluation only)")
+    return head, feature_dim
 
+
+def _convert_queue(sd, model: dict, feature_dim, path: Path, codebase: str, suffix: str, used: set, report: list[str]):
+    """The MoCo queue (queue, queue_ptr, queue_count) into `model`; returns feature_dim, from the queue if unknown."""
     queue_key = f"queue{suffix}"
     if codebase != "stgcn" and queue_key in sd:
         queue = sd[queue_key]
@@ -343,6 +327,11 @@ def convert(
         model["queue_count"] = torch.tensor(queue.shape[1], dtype=torch.int64)  # a MoCo queue starts full
         used |= {queue_key, f"queue_ptr{suffix}"} & set(sd)
         report.append(f"  {queue_key} {tuple(queue.shape)} -> queue {tuple(model['queue'].shape)}; queue_ptr")
+    return feature_dim
+
+
+def _report_unused(sd, used: set, q: str, kp: str, report: list[str]) -> None:
+    """What the file holds that was not converted: BatchNorm counters, classifiers, other views."""
     counters = [k for k in sd if k.endswith("num_batches_tracked")]
     if counters:
         report.append(f"  dropped: {len(counters)} BatchNorm num_batches_tracked counters (msclr keeps none)")
@@ -357,7 +346,13 @@ def convert(
         report.append(f"  ignored (classifiers, other views, other buffers): {shown}")
     else:
         report.append("  ignored: nothing else")
-    model = {n: t.float() if t.is_floating_point() else t for n, t in model.items()}
+
+
+def _run_config(arch: Arch, conv, codebase: str, persons: int, stream, view: str, feature_dim, model, path) -> dict:
+    """The run config of the converted checkpoint (msclr's defaults with the model's sizes), validated."""
+    from omegaconf import OmegaConf
+
+    from . import config as cfglib
 
     cfg = copy.deepcopy(cfglib.DEFAULTS)
     cfg["model"].update(
@@ -376,8 +371,14 @@ def convert(
         cfglib.validate(OmegaConf.merge(OmegaConf.create(cfglib.DEFAULTS), OmegaConf.create(cfg)))
     except ValueError as e:
         raise ConvertError(f"{path}: the converted run config is not valid: {e}") from e
+    return cfg
 
-    # the final check: the state loads, strictly, into the encoder its config describes
+
+def _check_loads(table, arch: Arch, persons: int, enc_q, model, feature_dim, path: Path) -> None:
+    """The final check: the state loads, strictly, into the encoder its config describes."""
+    from .models import STGCNEncoder
+    from .models.contrast import projection_head
+
     enc = STGCNEncoder(
         table,
         hidden_channels=arch.hidden_channels,
@@ -395,6 +396,48 @@ def convert(
     except RuntimeError as e:
         raise ConvertError(f"{path}: the mapped weights do not fit msclr's encoder: {str(e).splitlines()[0]}") from e
 
+
+def convert(
+    codebase: str,
+    path: str | Path,
+    convention: str = "ntu25",
+    persons: int = 2,
+    view: str = "joint",
+    stream: str | None = None,
+    hidden_channels: int | None = None,
+    hidden_dim: int | None = None,
+) -> Converted:
+    """The msclr checkpoint (a dict for torch.save) of a released checkpoint, and what was done."""
+    from .skeletons import LayoutTable
+    from .skeletons import get as get_convention
+
+    path = Path(path)
+    _check_options(codebase, view, persons)
+    try:
+        conv = get_convention(convention)
+    except ValueError as e:
+        raise ConvertError(str(e)) from e
+    sd = read_state(path)
+    q, kp, suffix = _prefixes(codebase, view)
+    _check_wrapping(sd, codebase, q, path)
+
+    table = LayoutTable([conv], strategy="spatial")
+    arch = infer_arch(sd, str(path), q, partitions=table.num_partitions)
+    _check_arch(sd, arch, table, conv, q, path, hidden_channels, hidden_dim)
+
+    view_note = f", view {view}" if codebase == "crossclr" else ""
+    report = [f"{codebase} checkpoint {path}{view_note}; input stream {stream or view}, convention {conv.name}"]
+    enc_q, enc_k, used = _convert_encoders(sd, arch, path, codebase, q, kp, conv, report)
+    model: dict[str, Tensor] = {f"encoder_q.{n}": t for n, t in enc_q.items()}
+    model.update({f"encoder_k.{n}": t for n, t in enc_k.items()})
+    head, feature_dim = _convert_head(sd, arch.hidden_dim, path, codebase, view, q, kp, used, report)
+    model.update(head)
+    feature_dim = _convert_queue(sd, model, feature_dim, path, codebase, suffix, used, report)
+    _report_unused(sd, used, q, kp, report)
+    model = {n: t.float() if t.is_floating_point() else t for n, t in model.items()}
+
+    cfg = _run_config(arch, conv, codebase, persons, stream, view, feature_dim, model, path)
+    _check_loads(table, arch, persons, enc_q, model, feature_dim, path)
     ck = {
         "model": model,
         "config": cfg,

@@ -153,35 +153,30 @@ def _stgcn_normalize_digraph(a):
     return a @ dn
 
 
-def stgcn_graph(num_node, neighbor_link, center, strategy="spatial", max_hop=1, dilation=1):
-    """ST-GCN net/utils/graph.py Graph.get_adjacency, rewritten with plain loops."""
-    self_link = [(i, i) for i in range(num_node)]
-    edges = self_link + list(neighbor_link)
-    hop_dis = _stgcn_hop_distance(num_node, edges, max_hop)
-    valid_hop = list(range(0, max_hop + 1, dilation))
+def _stgcn_hop_adjacency(num_node, hop_dis, valid_hop):
+    """1 where two joints are a valid hop apart."""
     adjacency = np.zeros((num_node, num_node))
     for hop in valid_hop:
         for i in range(num_node):
             for j in range(num_node):
                 if hop_dis[i, j] == hop:
                     adjacency[i, j] = 1
-    norm = _stgcn_normalize_digraph(adjacency)
-    if strategy == "uniform":
-        return norm[None]
-    if strategy == "distance":
-        out = np.zeros((len(valid_hop), num_node, num_node))
-        for k, hop in enumerate(valid_hop):
-            for i in range(num_node):
-                for j in range(num_node):
-                    if hop_dis[i, j] == hop:
-                        out[k, i, j] = norm[i, j]
-        return out
-    if strategy == "spatial":
-        to_centre = hop_dis[:, center]
-    elif strategy == "spatial_bfs":
-        to_centre = _bfs_distance(num_node, neighbor_link, center)
-    else:
-        raise ValueError(strategy)
+    return adjacency
+
+
+def _stgcn_distance_parts(norm, hop_dis, valid_hop, num_node):
+    """The distance strategy: one partition per valid hop."""
+    out = np.zeros((len(valid_hop), num_node, num_node))
+    for k, hop in enumerate(valid_hop):
+        for i in range(num_node):
+            for j in range(num_node):
+                if hop_dis[i, j] == hop:
+                    out[k, i, j] = norm[i, j]
+    return out
+
+
+def _stgcn_spatial_parts(norm, hop_dis, to_centre, valid_hop, num_node):
+    """The spatial strategies: root, closer to the centre and further from it, per valid hop."""
     parts = []
     for hop in valid_hop:
         a_root = np.zeros((num_node, num_node))
@@ -202,6 +197,26 @@ def stgcn_graph(num_node, neighbor_link, center, strategy="spatial", max_hop=1, 
             parts.append(a_root + a_close)
             parts.append(a_further)
     return np.stack(parts)
+
+
+def stgcn_graph(num_node, neighbor_link, center, strategy="spatial", max_hop=1, dilation=1):
+    """ST-GCN net/utils/graph.py Graph.get_adjacency, rewritten with plain loops."""
+    self_link = [(i, i) for i in range(num_node)]
+    edges = self_link + list(neighbor_link)
+    hop_dis = _stgcn_hop_distance(num_node, edges, max_hop)
+    valid_hop = list(range(0, max_hop + 1, dilation))
+    norm = _stgcn_normalize_digraph(_stgcn_hop_adjacency(num_node, hop_dis, valid_hop))
+    if strategy == "uniform":
+        return norm[None]
+    if strategy == "distance":
+        return _stgcn_distance_parts(norm, hop_dis, valid_hop, num_node)
+    if strategy == "spatial":
+        to_centre = hop_dis[:, center]
+    elif strategy == "spatial_bfs":
+        to_centre = _bfs_distance(num_node, neighbor_link, center)
+    else:
+        raise ValueError(strategy)
+    return _stgcn_spatial_parts(norm, hop_dis, to_centre, valid_hop, num_node)
 
 
 def _ntu_edges_0based():

@@ -17,6 +17,8 @@ import yaml
 from helpers import backend_unavailable
 
 from msclr import train
+from msclr.train import trainer  # the module whose names the spies below wrap
+from msclr.train.crop import _valid_lengths
 
 # A small but complete run: three conventions, both views, the whole pipeline.
 SMALL = [
@@ -170,7 +172,7 @@ def test_pairings_and_aimclr(tmp_path, synthetic, monkeypatch, mode):
     """Each pairing draws the positives it names; AimCLR (with mode all) adds its divergence terms."""
     aimclr = mode == "all"
     extra = ["method.name=aimclr", "method.nn_epoch=0"] if aimclr else []
-    pairs = spy(monkeypatch, train, "make_pairs")
+    pairs = spy(monkeypatch, trainer, "make_pairs")
     steps = spy(monkeypatch, train.Trainer, "train_step")
     assert (
         run("--out", str(tmp_path), "--data", str(synthetic), "--max-steps", "2", f"method.pairing={mode}", *extra) == 0
@@ -202,8 +204,8 @@ def test_pairings_and_aimclr(tmp_path, synthetic, monkeypatch, mode):
 
 def test_amp_and_streams(tmp_path, synthetic, monkeypatch):
     """--amp and data.stream reach the trainer, are saved with the run, and the runs finish with finite losses."""
-    amp = spy(monkeypatch, train, "amp_setup")
-    streams = spy(monkeypatch, train, "to_stream")
+    amp = spy(monkeypatch, trainer, "amp_setup")
+    streams = spy(monkeypatch, trainer, "to_stream")
     assert (
         run("--out", str(tmp_path / "bone"), "--data", str(synthetic), "--max-steps", "2", "--amp", "data.stream=bone")
         == 0
@@ -313,6 +315,6 @@ def test_trainer_reads_the_train_part_and_scales_schedules(synthetic, tmp_path, 
 
 def test_min_crop_auto_follows_the_sequence_lengths(synthetic, tmp_path):
     t = make_trainer(synthetic, tmp_path)
-    lengths = train._valid_lengths(t.store, list(t.table.names), (t.split, "train"))
+    lengths = _valid_lengths(t.store, list(t.table.names), (t.split, "train"))
     assert t.dataset.min_crop == min(64, int(0.5 * float(__import__("numpy").median(lengths))))
     assert make_trainer(synthetic, tmp_path / "b", "data.min_crop=5").dataset.min_crop == 5

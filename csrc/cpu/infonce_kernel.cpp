@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "../infonce.h"
+#include "../topk.h"
 #include "common.h"
 
 namespace msclr {
@@ -255,21 +256,6 @@ void col_max(const double* u, int64_t rows, int64_t n, int64_t ld, double* mx) {
 void col_exp_sum(double* u, const double* y, int64_t rows, int64_t n, int64_t ld, const double* shift, double* sum,
                  double* dot) {
   col_exp_sum_impl<double>(u, y, rows, n, ld, shift, sum, dot);
-}
-
-// Insert (v, index) into the descending list (vals, idx) of length K if it beats the last entry.
-// Strict comparisons: among equal values the earlier-inserted (lower queue index) stays first.
-template <typename T>
-inline void topk_insert(T v, int64_t index, T* vals, int64_t* idx, int64_t K) {
-  if (!(v > vals[K - 1])) return;
-  int64_t pos = K - 1;
-  while (pos > 0 && vals[pos - 1] < v) {
-    vals[pos] = vals[pos - 1];
-    idx[pos] = idx[pos - 1];
-    --pos;
-  }
-  vals[pos] = v;
-  idx[pos] = index;
 }
 
 template <typename T>

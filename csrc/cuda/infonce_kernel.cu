@@ -17,6 +17,7 @@
 #include <cuda_fp16.h>
 
 #include "infonce_launchers.h"
+#include "../topk.h"
 
 namespace msclr {
 namespace {
@@ -49,20 +50,6 @@ __device__ __forceinline__ float sum16(float v) {
 __device__ __forceinline__ float sum32(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
-}
-
-// Insert (v, index) into the descending list of length K if it beats the last entry; strict
-// comparisons keep the earlier-inserted (lower queue index) entry first among equal values.
-__device__ __forceinline__ void topk_insert(float v, int64_t index, float* vals, int64_t* idx, int K) {
-  if (!(v > vals[K - 1])) return;
-  int pos = K - 1;
-  while (pos > 0 && vals[pos - 1] < v) {
-    vals[pos] = vals[pos - 1];
-    idx[pos] = idx[pos - 1];
-    --pos;
-  }
-  vals[pos] = v;
-  idx[pos] = index;
 }
 
 template <int DMAX, bool HAS_Q2>

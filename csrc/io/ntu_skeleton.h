@@ -1,6 +1,6 @@
 // Parser of NTU RGB+D .skeleton text files (Kinect v2 bodies), pure C++ (no torch, no
 // Python): the pybind11 binding lives in csrc/python_module.cpp, the readable reference in
-// msclr/data/ntu.py. Both implement exactly the grammar below and give identical arrays.
+// msclr/data/ntu_skeleton.py. Both implement exactly the grammar below and give identical arrays.
 //
 // File grammar (one record per line; a line ends with '\n', one trailing '\r' is dropped;
 // fields are separated by runs of spaces/tabs, leading/trailing spaces/tabs are ignored):

@@ -103,6 +103,12 @@ class AugmentParams:
     def __post_init__(self) -> None:
         self.crop_scale = _pair(self.crop_scale, "crop_scale")
         self.blur_sigma = _pair(self.blur_sigma, "blur_sigma")
+        self._check_numbers()
+        self._check_crop()
+        self._check_blur()
+
+    def _check_numbers(self) -> None:
+        """Probabilities in [0, 1], amplitudes finite and >= 0, angles in [0, 180], drop rates in [0, 1)."""
         for f in _PROBABILITIES:
             p = _number(getattr(self, f), f)
             if not 0.0 <= p <= 1.0:
@@ -123,6 +129,9 @@ class AugmentParams:
             if not 0.0 <= v < 1.0:
                 raise AugmentError(f"AugmentParams.{f} = {v} must lie in [0, 1)")
             setattr(self, f, v)
+
+    def _check_crop(self) -> None:
+        """The padding ratio, and a window scale the padded sequence can hold."""
         r = self.crop_padding_ratio
         if isinstance(r, bool) or not isinstance(r, numbers.Integral) or r < 0:
             raise AugmentError(f"AugmentParams.crop_padding_ratio = {r!r} must be an integer >= 0 (0: no padding)")
@@ -140,6 +149,9 @@ class AugmentParams:
                 f"AugmentParams.crop_scale = {self.crop_scale}: max {hi} exceeds the padded length "
                 f"(1 + 2/crop_padding_ratio = {1 + 2 / self.crop_padding_ratio:g})"
             )
+
+    def _check_blur(self) -> None:
+        """An odd kernel, a sigma range, and a boolean normalisation switch."""
         k = self.blur_kernel
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 or k % 2 == 0:
             raise AugmentError(f"AugmentParams.blur_kernel = {k!r} must be an odd integer >= 1")

@@ -1,35 +1,9 @@
-"""NTU RGB+D 60/120 raw .skeleton files -> store, in one command.
+"""NTU RGB+D 60/120 raw .skeleton files -> store, in one command (`prepare`).
 
-Reading
-    `parse_skeleton_file` uses the C++ parser of msclr._C (csrc/io/ntu_skeleton.cpp, GIL
-    released, files in parallel threads) and falls back to `parse_skeleton_bytes_py`, the
-    readable Python reference, which implements the same grammar and gives identical arrays
-    (the grammar is documented in csrc/io/ntu_skeleton.h). A malformed file raises
-    `SkeletonParseError` ("<file>:<line>: <what>"); `prepare` skips it and lists it.
-
-Choosing up to two bodies (`select_bodies`): the denoising of the widely used NTU scripts
-(SGN, Zhang et al. 2020, ``get_raw_denoised_data.py``, also used by CTR-GCN, InfoGCN ...):
-    * frames with no body are dropped;
-    * every body ID is a track; its frames get consecutive indices from the valid frame in
-      which it first appears (as those scripts do, gaps included);
-    * with several tracks: tracks of <= 11 frames are dropped (length rule); then, while more
-      than one track is left, a track whose frames have x spread > 0.8 * y spread in
-      >= 69.754 % of its frames is dropped, otherwise its motion becomes the lower of its
-      motion and the motion of its good frames (spread rule); tracks are ranked by motion =
-      sum over x, y, z of the variance of its joints (motion rule);
-    * actor 1 = the track with the largest motion, joined by later tracks that do not overlap
-      it in time; actor 2 = the next track that overlaps actor 1, joined likewise; frames in
-      which both actors are missing are removed.
-    Deviation: when the length rule drops every track (the scripts crash there), the longest
-    track is kept.
-
-Optional ST-GCN pre-normalisation (`pre_normalize`, 2s-AGCN/MS-G3D/AimCLR
-``pre_normalization``): a person whose first frame is empty is shifted to start at frame 0;
-a person who disappears is padded by repeating their frames from the start (up to the
-sample's length); every person is centred on person 1's spine joint (joint 2, 1-based) frame
-by frame; then the whole sample is rotated so that person 1's hip -> spine bone (joints 1->2)
-of the first frame lies along +z, then rotated again so that the left -> right shoulder
-vector (joints 5->9) lies along +x.
+Each file is read by msclr.data.ntu_skeleton (the C++ parser, or the Python reference; a
+malformed file raises `SkeletonParseError`, and `prepare` skips it and lists it), its actors
+are chosen by msclr.data.ntu_bodies (the SGN/CTR-GCN denoising) and, optionally, it is ST-GCN
+pre-normalised by msclr.data.normalization. The names of those modules import from here too.
 
 Samples that the dataset authors list as having missing skeletons (302 in NTU-60, 535 in
 NTU-120; msclr/data/resources/) are skipped and listed in the store's meta.
@@ -42,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import shutil
@@ -56,14 +29,70 @@ from pathlib import Path
 
 import numpy as np
 
+from .normalization import NORMALIZATION_ROLES, normalization_joints, pre_normalize, rotation_to
+from .ntu_bodies import (
+    NOISE_LEN_THRES,
+    NOISE_SPR_THRES1,
+    NOISE_SPR_THRES2,
+    Track,
+    denoise,
+    select_bodies,
+    tracks_from_parsed,
+)
+from .ntu_skeleton import (
+    BODY_FIELDS,
+    FLOAT32_MAX,
+    JOINT_FIELDS,
+    MAX_BODIES_PER_FRAME,
+    MAX_FRAMES,
+    NUM_JOINTS,
+    SkeletonParseError,
+    cpp_parser_available,
+    parse_skeleton_bytes,
+    parse_skeleton_bytes_py,
+    parse_skeleton_file,
+    parse_skeleton_file_py,
+)
 from .store import Store, StoreBuilder, atomic_write_json
 
-NUM_JOINTS = 25
-JOINT_FIELDS = 12  # x y z depthX depthY colorX colorY orientationW X Y Z trackingState
-BODY_FIELDS = 9  # after the body id
-MAX_BODIES_PER_FRAME = 64
-MAX_FRAMES = 1_000_000
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+__all__ = [  # this module's names and those of the modules it is built on (see the docstring)
+    "BENCHMARKS",
+    "BODY_FIELDS",
+    "CLASS_NAMES",
+    "FLOAT32_MAX",
+    "JOINT_FIELDS",
+    "MAX_BODIES_PER_FRAME",
+    "MAX_FRAMES",
+    "NAME",
+    "NOISE_LEN_THRES",
+    "NOISE_SPR_THRES1",
+    "NOISE_SPR_THRES2",
+    "NORMALIZATION_ROLES",
+    "NTU120_XSUB_TRAIN",
+    "NTU60_XSUB_TRAIN",
+    "NTU60_XVIEW_TRAIN_CAMERAS",
+    "NUM_JOINTS",
+    "PrepareReport",
+    "SampleName",
+    "SkeletonParseError",
+    "Track",
+    "cpp_parser_available",
+    "denoise",
+    "missing_skeletons",
+    "normalization_joints",
+    "parse_skeleton_bytes",
+    "parse_skeleton_bytes_py",
+    "parse_skeleton_file",
+    "parse_skeleton_file_py",
+    "pre_normalize",
+    "prepare",
+    "process_file",
+    "rotation_to",
+    "select_bodies",
+    "splits_for",
+    "summary",
+    "tracks_from_parsed",
+]
 
 NAME = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
 
@@ -114,384 +143,6 @@ BENCHMARKS = {
     "ntu60": dict(max_setup=17, num_classes=60, missing="NTU_RGBD_samples_with_missing_skeletons.txt"),
     "ntu120": dict(max_setup=32, num_classes=120, missing="NTU_RGBD120_samples_with_missing_skeletons.txt"),
 }
-
-# Denoising thresholds of the SGN/CTR-GCN NTU scripts.
-NOISE_LEN_THRES = 11
-NOISE_SPR_THRES1 = 0.8
-NOISE_SPR_THRES2 = 0.69754
-
-
-class SkeletonParseError(ValueError):
-    """A malformed .skeleton file: the message is '<file>:<line>: <what>'."""
-
-
-# ----------------------------------------------------------------------------- parsing
-
-
-def _cpp():
-    from .. import _ext
-
-    mod = _ext.extension()
-    if mod is None or not hasattr(mod, "parse_ntu_skeleton_file"):
-        return None
-    return mod
-
-
-def cpp_parser_available() -> bool:
-    return _cpp() is not None
-
-
-_NUMBER = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_UNSIGNED = re.compile(rb"[0-9]+")
-_SEPARATORS = re.compile(rb"[ \t]+")
-
-
-def _quote(tok: bytes) -> str:
-    out = ["'"]
-    for c in tok[:40]:
-        ch = chr(c)
-        out.append(ch if 0x20 <= c < 0x7F and ch not in "'\\" else f"\\x{c:02x}")
-    if len(tok) > 40:
-        out.append("...")
-    return "".join(out) + "'"
-
-
-class _Lines:
-    """Lines of a file (one trailing '\\r' dropped), split into fields, with line numbers."""
-
-    def __init__(self, data: bytes, name: str):
-        lines = data.split(b"\n")
-        if lines and lines[-1] == b"":
-            lines.pop()  # the text ends with '\n' (or is empty)
-        self.lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
-        self.name = name
-        self.line = 0  # 1-based number of the last line read
-        self.what = ""
-
-    def fail(self, message: str):
-        raise SkeletonParseError(f"{self.name}:{self.line}: {message}")
-
-    def fields(self, what: str, count: int) -> list[bytes]:
-        self.what = what
-        if self.line >= len(self.lines):
-            self.line += 1  # the line that is missing
-            self.fail(f"file ended early: expected {what}")
-        tokens = [t for t in _SEPARATORS.split(self.lines[self.line]) if t]
-        self.line += 1
-        if len(tokens) != count:
-            got = f"more than {JOINT_FIELDS + 1}" if len(tokens) > JOINT_FIELDS + 1 else str(len(tokens))
-            self.fail(f"{what}: expected {count} {'field' if count == 1 else 'fields'}, got {got}")
-        return tokens
-
-    def integer(self, tok: bytes, field: int) -> int:
-        digits = tok.lstrip(b"0") or b"0"  # leading zeros are fine; int() refuses > 4300 digits
-        if not _UNSIGNED.fullmatch(tok) or len(digits) > 19 or int(digits) > 2**63 - 1:
-            self.fail(f"{self.what}: field {field} ({_quote(tok)}) is not an unsigned integer")
-        return int(digits)
-
-    def number(self, tok: bytes, field: int) -> float:
-        if not _NUMBER.fullmatch(tok):
-            self.fail(f"{self.what}: field {field} ({_quote(tok)}) is not a number")
-        v = float(tok)
-        mantissa = re.split(rb"[eE]", tok)[0]
-        if math.isinf(v) or (v == 0.0 and re.search(rb"[1-9]", mantissa)):
-            self.fail(f"{self.what}: field {field} ({_quote(tok)}) is out of range")  # rounds to inf or 0
-        return v
-
-    def float32(self, tok: bytes, field: int) -> float:
-        v = self.number(tok, field)
-        if abs(v) > FLOAT32_MAX:
-            self.fail(f"{self.what}: field {field} ({_quote(tok)}) is out of float32 range")
-        return v
-
-
-def parse_skeleton_bytes_py(data: bytes, name: str = "<bytes>", num_joints: int = NUM_JOINTS) -> dict:
-    """The readable reference parser; same grammar and arrays as the C++ one.
-
-    Returns {"num_frames": int, "bodies_per_frame": int32 (F,), "body_id": int64 (B,),
-    "body_info": float64 (B, 9), "joints": float32 (B, J, 12)}.
-    """
-    src = _Lines(data, name)
-    frames = src.integer(src.fields("the frame count", 1)[0], 1)
-    if frames > MAX_FRAMES:
-        src.fail(f"frame count {frames} exceeds {MAX_FRAMES}")
-    bodies_per_frame, body_id, body_info, joints = [], [], [], []
-    for f in range(1, frames + 1):
-        count = src.integer(src.fields(f"the body count of frame {f}", 1)[0], 1)
-        if count > MAX_BODIES_PER_FRAME:
-            src.fail(f"{src.what}: {count} bodies (more than {MAX_BODIES_PER_FRAME})")
-        bodies_per_frame.append(count)
-        for b in range(1, count + 1):
-            tok = src.fields(f"the body line of body {b} of frame {f}", 1 + BODY_FIELDS)
-            body_id.append(src.integer(tok[0], 1))
-            body_info.append([src.number(t, k + 2) for k, t in enumerate(tok[1:])])
-            nj = src.integer(src.fields(f"the joint count of body {b} of frame {f}", 1)[0], 1)
-            if nj != num_joints:
-                src.fail(f"{src.what}: {nj} joints, expected {num_joints}")
-            for j in range(1, nj + 1):
-                tok = src.fields(f"joint {j} of body {b} of frame {f}", JOINT_FIELDS)
-                joints.append([src.float32(t, k + 1) for k, t in enumerate(tok)])
-    for k in range(src.line, len(src.lines)):  # only blank lines may follow
-        if _SEPARATORS.sub(b"", src.lines[k]):
-            src.line = k + 1
-            src.fail("unexpected content after the last frame")
-    return dict(
-        num_frames=frames,
-        bodies_per_frame=np.array(bodies_per_frame, np.int32),
-        body_id=np.array(body_id, np.int64),
-        body_info=np.array(body_info, np.float64).reshape(-1, BODY_FIELDS),
-        joints=np.array(joints, np.float64).astype(np.float32).reshape(-1, num_joints, JOINT_FIELDS),
-    )
-
-
-def parse_skeleton_file_py(path: str | Path, num_joints: int = NUM_JOINTS) -> dict:
-    path = str(path)
-    with open(path, "rb") as f:
-        data = f.read()
-    return parse_skeleton_bytes_py(data, path, num_joints)
-
-
-def parse_skeleton_file(path: str | Path, num_joints: int = NUM_JOINTS, parser: str = "auto") -> dict:
-    """Parse one .skeleton file with the C++ parser ('cpp'), the Python one ('python') or
-    the C++ one when built ('auto')."""
-    if parser not in ("auto", "cpp", "python"):
-        raise ValueError(f"parser must be 'auto', 'cpp' or 'python', got {parser!r}")
-    mod = _cpp() if parser != "python" else None
-    if mod is None:
-        if parser == "cpp":
-            from .. import _ext
-
-            raise RuntimeError(f"the C++ parser is not available: {_ext.load_error() or 'msclr._C lacks it'}")
-        return parse_skeleton_file_py(path, num_joints)
-    try:
-        return mod.parse_ntu_skeleton_file(str(path), num_joints)
-    except ValueError as e:  # msclr._C.SkeletonParseError
-        raise SkeletonParseError(str(e)) from None
-
-
-def parse_skeleton_bytes(data: bytes, name: str = "<bytes>", num_joints: int = NUM_JOINTS) -> dict:
-    """The C++ parser on bytes in memory (tests, fuzzing)."""
-    mod = _cpp()
-    if mod is None:
-        raise RuntimeError("the C++ parser is not available (msclr._C is not built)")
-    try:
-        return mod.parse_ntu_skeleton_bytes(data, name, num_joints)
-    except ValueError as e:
-        raise SkeletonParseError(str(e)) from None
-
-
-# ----------------------------------------------------------------------------- bodies
-
-
-@dataclass
-class Track:
-    """All appearances of one body ID: joints (n, 25, 3) and the frame indices the NTU
-    scripts give it (consecutive from its first valid frame)."""
-
-    body_id: int
-    joints: np.ndarray
-    start: int
-    motion: float = 0.0
-
-    @property
-    def length(self) -> int:
-        return self.joints.shape[0]
-
-    @property
-    def end(self) -> int:
-        return self.start + self.length - 1
-
-
-def tracks_from_parsed(parsed: dict) -> tuple[list[Track], int]:
-    """Tracks in order of first appearance, and the number of frames that have a body."""
-    per_frame = parsed["bodies_per_frame"]
-    if per_frame.size == 0 or not (per_frame > 0).any():
-        return [], 0
-    has_body = per_frame > 0
-    valid_index = np.cumsum(has_body) - 1  # index among frames with a body
-    frame_of_body = np.repeat(np.arange(per_frame.size), per_frame)
-    ids = parsed["body_id"]
-    xyz = parsed["joints"][:, :, :3]
-    _, first = np.unique(ids, return_index=True)
-    tracks = []
-    for i in np.sort(first):
-        rows = np.flatnonzero(ids == ids[i])
-        tracks.append(Track(int(ids[i]), xyz[rows], int(valid_index[frame_of_body[rows[0]]])))
-    if len(tracks) > 1:
-        for t in tracks:
-            t.motion = float(np.sum(np.var(t.joints.reshape(-1, 3), axis=0)))
-    return tracks, int(has_body.sum())
-
-
-def _spread_valid(joints: np.ndarray) -> np.ndarray:
-    x, y = joints[:, :, 0], joints[:, :, 1]
-    return (x.max(1) - x.min(1)) <= NOISE_SPR_THRES1 * (y.max(1) - y.min(1))
-
-
-def denoise(tracks: list[Track]) -> tuple[list[Track], list[str]]:
-    """The length, spread and motion rules; returns tracks ranked by motion, and notes."""
-    notes = []
-    if len(tracks) <= 1:
-        return list(tracks), notes
-    kept = [t for t in tracks if t.length > NOISE_LEN_THRES]
-    for t in tracks:
-        if t.length <= NOISE_LEN_THRES:
-            notes.append(f"body {t.body_id}: dropped, {t.length} frames (length rule)")
-    if not kept:
-        longest = max(tracks, key=lambda t: t.length)
-        notes.append(f"every body has <= {NOISE_LEN_THRES} frames: kept the longest, {longest.body_id}")
-        return [longest], notes
-    if len(kept) == 1:
-        return kept, notes
-    survivors = list(kept)
-    for t in kept:
-        if len(survivors) == 1:
-            break
-        good = _spread_valid(t.joints)
-        noisy = t.length - int(good.sum())
-        if noisy == 0:
-            continue
-        if noisy / t.length >= NOISE_SPR_THRES2:
-            survivors.remove(t)
-            notes.append(f"body {t.body_id}: dropped, {noisy}/{t.length} frames wider than tall (spread rule)")
-        else:
-            t.motion = min(t.motion, float(np.sum(np.var(t.joints[good].reshape(-1, 3), axis=0))))
-    return sorted(survivors, key=lambda t: t.motion, reverse=True), notes  # stable: ties keep order
-
-
-def select_bodies(parsed: dict, max_bodies: int = 2) -> tuple[np.ndarray, list[str]]:
-    """(3, T, 25, max_bodies) float32 of the chosen actors (see the module docstring)."""
-    if max_bodies != 2:
-        raise ValueError("the NTU body selection chooses 2 actors")
-    tracks, num_frames = tracks_from_parsed(parsed)
-    if not tracks:
-        raise ValueError("no body in any frame")
-    out = np.zeros((num_frames, 2, NUM_JOINTS, 3), np.float32)
-    if len(tracks) == 1:
-        t = tracks[0]
-        out[t.start : t.end + 1, 0] = t.joints
-        return out.transpose(3, 0, 2, 1).copy(), []
-    ranked, notes = denoise(tracks)
-    actor1 = ranked[0]
-    out[actor1.start : actor1.end + 1, 0] = actor1.joints
-    if len(ranked) > 1:
-        s1, e1 = actor1.start, actor1.end
-        s2, e2 = 0, 0  # the scripts' initial (virtual) interval of actor 2
-        for t in ranked[1:]:
-            if min(e1, t.end) - max(s1, t.start) <= 0:  # no overlap with actor 1: joins actor 1
-                out[t.start : t.end + 1, 0] = t.joints
-                s1, e1 = min(t.start, s1), max(t.end, e1)
-            elif min(e2, t.end) - max(s2, t.start) <= 0:  # joins actor 2
-                out[t.start : t.end + 1, 1] = t.joints
-                s2, e2 = min(t.start, s2), max(t.end, e2)
-            else:
-                notes.append(f"body {t.body_id}: dropped, overlaps both actors")
-    # frames in which both actors are missing
-    keep = out.reshape(num_frames, -1).sum(axis=1) != 0
-    if not keep.all():
-        notes.append(f"{int((~keep).sum())} frame(s) without either actor removed")
-        out = out[keep]
-    if out.shape[0] == 0:
-        raise ValueError("no frame left after denoising")
-    return out.transpose(3, 0, 2, 1).copy(), notes
-
-
-# ----------------------------------------------------------------------------- normalisation
-
-
-def rotation_to(v: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The rotation that turns direction v onto target (about their common normal), as the
-    ST-GCN scripts build it (identity when v or the angle is ~0)."""
-    v = np.asarray(v, np.float64)
-    target = np.asarray(target, np.float64)
-    axis = np.cross(v, target)
-    if np.abs(v).sum() < 1e-6 or np.abs(target).sum() < 1e-6:
-        return np.eye(3)
-    angle = np.arccos(np.clip(np.dot(v / np.linalg.norm(v), target / np.linalg.norm(target)), -1.0, 1.0))
-    if np.abs(axis).sum() < 1e-6 or abs(angle) < 1e-6:
-        return np.eye(3)
-    k = axis / np.linalg.norm(axis)
-    K = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return np.eye(3) + math.sin(angle) * K + (1.0 - math.cos(angle)) * (K @ K)  # Rodrigues
-
-
-# The joints that play NTU's roles in pre_normalize, by name: hip -> spine along +z, right ->
-# left shoulder along +x, every frame centred on the spine (NTU: spine_base, spine_mid,
-# shoulder_right, shoulder_left; Kinect v1: hip_center, spine, right/left_shoulder).
-NORMALIZATION_ROLES = {
-    "hip": ("spine_base", "hip_center"),
-    "spine": ("spine_mid", "spine"),
-    "right_shoulder": ("shoulder_right", "right_shoulder"),
-    "left_shoulder": ("shoulder_left", "left_shoulder"),
-}
-
-
-def normalization_joints(convention) -> dict[str, object]:
-    """pre_normalize's joint arguments for a convention, found by joint name (NORMALIZATION_ROLES).
-
-    ValueError naming the missing roles when the convention lacks them (then it cannot be
-    pre-normalised the way NTU is)."""
-    from ..skeletons import get
-
-    conv = get(convention)
-    found, missing = {}, []
-    for role, names in NORMALIZATION_ROLES.items():
-        hit = next((n for n in names if n in conv.joints), None)
-        if hit is None:
-            missing.append(f"{role} ({' or '.join(names)})")
-        else:
-            found[role] = conv.index(hit)
-    if missing:
-        raise ValueError(
-            f"convention {conv.name!r} cannot be ST-GCN pre-normalised: it has no joint named {'; '.join(missing)}"
-        )
-    return dict(
-        zaxis=(found["hip"], found["spine"]),
-        xaxis=(found["right_shoulder"], found["left_shoulder"]),
-        centre=found["spine"],
-    )
-
-
-def pre_normalize(x: np.ndarray, zaxis=(0, 1), xaxis=(8, 4), centre: int = 1) -> np.ndarray:
-    """ST-GCN pre-normalisation of one (3, T, V, M) sample (see the module docstring)."""
-    s = x.transpose(3, 1, 2, 0).astype(np.float32)  # (M, T, V, C), a copy
-    if s.sum() == 0:
-        return x.astype(np.float32)
-    T = s.shape[1]
-    for p in range(s.shape[0]):
-        person = s[p]
-        if person.sum() == 0:
-            continue
-        if person[0].sum() == 0:  # shift the person's frames to the start
-            nonempty = person.sum(-1).sum(-1) != 0
-            tmp = person[nonempty].copy()
-            person[:] = 0
-            person[: len(tmp)] = tmp
-        frame_sums = person.sum(-1).sum(-1)
-        for f in np.flatnonzero(frame_sums == 0):
-            if person[f:].sum() == 0:  # gone for good: repeat the frames so far
-                reps = int(np.ceil((T - f) / f))
-                person[f:] = np.concatenate([person[:f]] * reps, 0)[: T - f]
-                break
-    centre_track = s[0][:, centre : centre + 1, :].copy()  # (T, 1, C)
-    for p in range(s.shape[0]):
-        if s[p].sum() == 0:
-            continue
-        mask = (s[p].sum(-1) != 0)[..., None]
-        s[p] = (s[p] - centre_track) * mask
-    # As in the original: z from joint zaxis[0] to zaxis[1] (hip -> spine), x from joint
-    # xaxis[1] to xaxis[0] (left shoulder -> right shoulder).
-    for v, target in (
-        (lambda: s[0, 0, zaxis[1]] - s[0, 0, zaxis[0]], (0.0, 0.0, 1.0)),
-        (lambda: s[0, 0, xaxis[0]] - s[0, 0, xaxis[1]], (1.0, 0.0, 0.0)),
-    ):
-        R = rotation_to(v(), np.array(target))
-        for p in range(s.shape[0]):
-            if s[p].sum() == 0:
-                continue
-            frames = s[p].sum(-1).sum(-1) != 0
-            s[p][frames] = (s[p][frames].astype(np.float64) @ R.T).astype(np.float32)
-    return s.transpose(3, 1, 2, 0).copy()
 
 
 # ----------------------------------------------------------------------------- samples
@@ -605,6 +256,191 @@ def _load_chunk(path: Path):
         return z["data"], json.loads(z["meta"].tobytes().decode())
 
 
+def _chunk_file(partial: Path, ci: int) -> Path:
+    return partial / f"chunk_{ci:05d}.npz"
+
+
+def _resolve_parser(parser: str) -> str:
+    """'auto': the C++ parser when it is built, else the Python one (with a warning)."""
+    if parser != "auto":
+        return parser
+    if cpp_parser_available():
+        return "cpp"
+    from .. import _ext
+
+    warnings.warn(f"msclr: the C++ .skeleton parser is unavailable ({_ext.load_error()}); using the Python one")
+    return "python"
+
+
+def _benchmark_files(raws: list[Path], benchmark: str, report: PrepareReport) -> list[tuple[SampleName, Path]]:
+    """The benchmark's .skeleton files under `raws`, less the listed missing skeletons; the
+    report gets the files skipped, ignored (outside the benchmark) and listed."""
+    found, problems = _discover(raws)
+    report.skipped += problems
+    cfg = BENCHMARKS[benchmark]
+    in_bench = [(n, p) for n, p in found if n.setup <= cfg["max_setup"] and 1 <= n.action <= cfg["num_classes"]]
+    report.ignored = len(found) - len(in_bench)
+    listed = missing_skeletons(benchmark)
+    report.missing_listed = sorted(n.name for n, _ in in_bench if n.name in listed)
+    files = [(n, p) for n, p in in_bench if n.name not in listed]
+    if not files:
+        raise FileNotFoundError(f"no {benchmark} .skeleton files under {', '.join(map(str, raws))}")
+    return files
+
+
+def _prepared_store(out: Path, key: str, report: PrepareReport, log: Callable[[str], None]) -> Store:
+    """The store already at `out` when it was prepared from the same files; ValueError otherwise."""
+    from .store import open_store
+
+    store = open_store(out)
+    if store.meta.get("ntu", {}).get("config_key") != key:
+        raise ValueError(f"{out} already holds another store; use --overwrite to replace it")
+    log(f"{out}: already prepared from these files; nothing to do")
+    report.up_to_date, report.samples = True, len(store)
+    report.skipped = list(store.meta.get("skipped", []))
+    return store
+
+
+def _partial_folder(out: Path, key: str, benchmark: str, normalize: bool, log: Callable[[str], None]) -> Path:
+    """out/.partial, emptied when it holds the chunks of other inputs or options."""
+    partial = out / ".partial"
+    partial.mkdir(parents=True, exist_ok=True)
+    cfg_file = partial / "config.json"
+    if cfg_file.exists() and json.loads(cfg_file.read_text()).get("key") != key:
+        log("the inputs or options changed since the interrupted run: starting over")
+        shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+    atomic_write_json(cfg_file, {"key": key, "benchmark": benchmark, "normalize": normalize})
+    return partial
+
+
+def _process_chunks(
+    chunks: list[list[tuple[SampleName, Path]]],
+    done: set[int],
+    partial: Path,
+    *,
+    chunk_size: int,
+    normalize: bool,
+    parser: str,
+    workers: int | None,
+    progress: str | None,
+    stop_after_chunks: int | None,
+) -> bool:
+    """Read the chunks not done yet (files in parallel threads) and save each under `partial`;
+    False when `stop_after_chunks` stopped it early. progress: the bar's name, None for none."""
+    bar = None
+    if progress is not None:
+        from tqdm import tqdm
+
+        total = sum(len(c) for c in chunks)
+        bar = tqdm(total=total, initial=sum(len(chunks[i]) for i in done), unit="file", desc=progress)
+    lock = threading.Lock()
+
+    def work(item):
+        index, (name, path) = item
+        try:
+            x, notes = process_file(path, normalize, parser)
+            result = (index, x, "; ".join(notes))
+        except (ValueError, OSError) as e:  # SkeletonParseError is a ValueError
+            result = (index, None, str(e) if isinstance(e, SkeletonParseError) else f"{path}: {e}")
+        if bar is not None:
+            with lock:
+                bar.update(1)
+        return result
+
+    processed = 0
+    with ThreadPoolExecutor(max_workers=workers or min(32, os.cpu_count() or 1)) as pool:
+        for ci, chunk in enumerate(chunks):
+            if ci in done:
+                continue
+            if stop_after_chunks is not None and processed >= stop_after_chunks:
+                if bar is not None:
+                    bar.close()
+                return False
+            base = ci * chunk_size
+            results = list(pool.map(work, enumerate(chunk, start=base)))
+            _save_chunk(_chunk_file(partial, ci), results)
+            processed += 1
+    if bar is not None:
+        bar.close()
+    return True
+
+
+def _chunk_results(partial: Path, num_chunks: int, files, report: PrepareReport) -> tuple[list[list[dict]], dict]:
+    """The saved chunks' metadata, and the length of every file read ({file index: frames});
+    the files that could not be read go to report.skipped."""
+    metas, lengths_all = [], {}
+    for ci in range(num_chunks):
+        _, meta = _load_chunk(_chunk_file(partial, ci))
+        metas.append(meta)
+        for m in meta:
+            if m["ok"]:
+                lengths_all[m["index"]] = m["length"]
+            else:
+                report.skipped.append({"sample": files[m["index"]][0].name, "reason": m["text"]})
+    return metas, lengths_all
+
+
+def _assemble(
+    out: Path, partial: Path, num_chunks: int, files, report: PrepareReport, *, benchmark, key, normalize, parser
+) -> Store:
+    """The store from the saved chunks: the files read, in sample-name order."""
+    metas, lengths_all = _chunk_results(partial, num_chunks, files, report)
+    good = sorted(lengths_all)
+    if not good:
+        raise ValueError(f"none of the {len(files)} files could be read (first error: {report.skipped[0]['reason']})")
+    row_of = {g: r for r, g in enumerate(good)}
+    names = [files[g][0] for g in good]
+    t_max = max(300, max(lengths_all.values()))
+    cfg = BENCHMARKS[benchmark]
+    builder = StoreBuilder.create(
+        out,
+        dataset=benchmark,
+        sample_ids=[n.name for n in names],
+        labels=np.array([n.action - 1 for n in names]),
+        num_classes=cfg["num_classes"],
+        class_names=CLASS_NAMES[: cfg["num_classes"]],
+        splits=splits_for(benchmark, names),
+        sample_info={
+            "setup": np.array([n.setup for n in names]),
+            "camera": np.array([n.camera for n in names]),
+            "subject": np.array([n.subject for n in names]),
+            "replication": np.array([n.replication for n in names]),
+        },
+        extra=dict(
+            ntu=dict(
+                benchmark=benchmark,
+                config_key=key,
+                normalized=bool(normalize),
+                body_selection="SGN/CTR-GCN denoising (length <= 11, spread 0.8 / 0.69754, motion ranking), 2 actors",
+                normalization="ST-GCN pre_normalization (centre joint 2, hip-spine to +z, shoulders to +x)"
+                if normalize
+                else None,
+                parser=parser,
+                missing_skeletons_skipped=report.missing_listed,
+                notes={files[m["index"]][0].name: m["text"] for meta in metas for m in meta if m["ok"] and m["text"]},
+            ),
+            coordinates="Kinect v2 camera space, metres" + ("; ST-GCN pre-normalised" if normalize else ""),
+            skipped=report.skipped,
+        ),
+        overwrite=True,
+    )
+    arr = builder.allocate("ntu25", (len(good), 3, t_max, NUM_JOINTS, 2))
+    lengths = np.zeros(len(good), np.int32)
+    for ci in range(num_chunks):
+        data, meta = _load_chunk(_chunk_file(partial, ci))
+        offset = 0
+        for m in meta:
+            if not m["ok"]:
+                continue
+            r, n = row_of[m["index"]], m["length"]
+            arr[r, :, :n] = data[:, offset : offset + n]
+            lengths[r] = n
+            offset += n
+    builder.commit("ntu25", lengths, unit="m", note="NTU RGB+D Kinect v2 joints")
+    return builder.finish()
+
+
 def prepare(
     raw: str | Path | Sequence[str | Path],
     out: str | Path,
@@ -630,153 +466,41 @@ def prepare(
     raws = [Path(raw)] if isinstance(raw, (str, Path)) else [Path(r) for r in raw]
     out = Path(out)
     report = PrepareReport()
-    use = parser
-    if parser == "auto":
-        use = "cpp" if cpp_parser_available() else "python"
-        if use == "python":
-            from .. import _ext
-
-            warnings.warn(f"msclr: the C++ .skeleton parser is unavailable ({_ext.load_error()}); using the Python one")
-    report.parser = use
-
-    found, problems = _discover(raws)
-    report.skipped += problems
-    cfg = BENCHMARKS[benchmark]
-    in_bench = [(n, p) for n, p in found if n.setup <= cfg["max_setup"] and 1 <= n.action <= cfg["num_classes"]]
-    report.ignored = len(found) - len(in_bench)
-    listed = missing_skeletons(benchmark)
-    report.missing_listed = sorted(n.name for n, _ in in_bench if n.name in listed)
-    files = [(n, p) for n, p in in_bench if n.name not in listed]
-    if not files:
-        raise FileNotFoundError(f"no {benchmark} .skeleton files under {', '.join(map(str, raws))}")
+    use = report.parser = _resolve_parser(parser)
+    files = _benchmark_files(raws, benchmark, report)
 
     key = _config_key(benchmark, normalize, files)
-    partial = out / ".partial"
     if (out / "meta.json").exists() and not overwrite:
-        from .store import open_store
-
-        store = open_store(out)
-        if store.meta.get("ntu", {}).get("config_key") == key:
-            log(f"{out}: already prepared from these files; nothing to do")
-            report.up_to_date, report.samples = True, len(store)
-            report.skipped = list(store.meta.get("skipped", []))
-            report.seconds = time.perf_counter() - t0
-            return store, report
-        raise ValueError(f"{out} already holds another store; use --overwrite to replace it")
-    partial.mkdir(parents=True, exist_ok=True)
-    cfg_file = partial / "config.json"
-    if cfg_file.exists() and json.loads(cfg_file.read_text()).get("key") != key:
-        log("the inputs or options changed since the interrupted run: starting over")
-        shutil.rmtree(partial)
-        partial.mkdir(parents=True)
-    atomic_write_json(cfg_file, {"key": key, "benchmark": benchmark, "normalize": normalize})
+        store = _prepared_store(out, key, report, log)
+        report.seconds = time.perf_counter() - t0
+        return store, report
+    partial = _partial_folder(out, key, benchmark, normalize, log)
 
     chunks = [files[i : i + chunk_size] for i in range(0, len(files), chunk_size)]
-    done = {i for i in range(len(chunks)) if (partial / f"chunk_{i:05d}.npz").exists()}
+    done = {i for i in range(len(chunks)) if _chunk_file(partial, i).exists()}
     report.resumed_chunks = len(done)
     if done:
         log(f"resuming: {len(done)} of {len(chunks)} chunk(s) already done")
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(files), initial=sum(len(chunks[i]) for i in done), unit="file", desc=f"NTU {benchmark}")
-    workers = workers or min(32, os.cpu_count() or 1)
-    lock = threading.Lock()
-
-    def work(item):
-        index, (name, path) = item
-        try:
-            x, notes = process_file(path, normalize, use)
-            result = (index, x, "; ".join(notes))
-        except (ValueError, OSError) as e:  # SkeletonParseError is a ValueError
-            result = (index, None, str(e) if isinstance(e, SkeletonParseError) else f"{path}: {e}")
-        if bar is not None:
-            with lock:
-                bar.update(1)
-        return result
-
-    processed = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for ci, chunk in enumerate(chunks):
-            if ci in done:
-                continue
-            if stop_after_chunks is not None and processed >= stop_after_chunks:
-                if bar is not None:
-                    bar.close()
-                report.seconds = time.perf_counter() - t0
-                return None, report
-            base = ci * chunk_size
-            results = list(pool.map(work, enumerate(chunk, start=base)))
-            _save_chunk(partial / f"chunk_{ci:05d}.npz", results)
-            processed += 1
-    if bar is not None:
-        bar.close()
-
-    # Assemble the store from the chunks.
-    metas, lengths_all = [], {}
-    for ci in range(len(chunks)):
-        _, meta = _load_chunk(partial / f"chunk_{ci:05d}.npz")
-        metas.append(meta)
-        for m in meta:
-            if m["ok"]:
-                lengths_all[m["index"]] = m["length"]
-            else:
-                report.skipped.append({"sample": files[m["index"]][0].name, "reason": m["text"]})
-    good = sorted(lengths_all)
-    if not good:
-        raise ValueError(f"none of the {len(files)} files could be read (first error: {report.skipped[0]['reason']})")
-    row_of = {g: r for r, g in enumerate(good)}
-    names = [files[g][0] for g in good]
-    t_max = max(300, max(lengths_all.values()))
-    builder = StoreBuilder.create(
-        out,
-        dataset=benchmark,
-        sample_ids=[n.name for n in names],
-        labels=np.array([n.action - 1 for n in names]),
-        num_classes=cfg["num_classes"],
-        class_names=CLASS_NAMES[: cfg["num_classes"]],
-        splits=splits_for(benchmark, names),
-        sample_info={
-            "setup": np.array([n.setup for n in names]),
-            "camera": np.array([n.camera for n in names]),
-            "subject": np.array([n.subject for n in names]),
-            "replication": np.array([n.replication for n in names]),
-        },
-        extra=dict(
-            ntu=dict(
-                benchmark=benchmark,
-                config_key=key,
-                normalized=bool(normalize),
-                body_selection="SGN/CTR-GCN denoising (length <= 11, spread 0.8 / 0.69754, motion ranking), 2 actors",
-                normalization="ST-GCN pre_normalization (centre joint 2, hip-spine to +z, shoulders to +x)"
-                if normalize
-                else None,
-                parser=use,
-                missing_skeletons_skipped=report.missing_listed,
-                notes={files[m["index"]][0].name: m["text"] for meta in metas for m in meta if m["ok"] and m["text"]},
-            ),
-            coordinates="Kinect v2 camera space, metres" + ("; ST-GCN pre-normalised" if normalize else ""),
-            skipped=report.skipped,
-        ),
-        overwrite=True,
+    finished = _process_chunks(
+        chunks,
+        done,
+        partial,
+        chunk_size=chunk_size,
+        normalize=normalize,
+        parser=use,
+        workers=workers,
+        progress=f"NTU {benchmark}" if progress else None,
+        stop_after_chunks=stop_after_chunks,
     )
-    arr = builder.allocate("ntu25", (len(good), 3, t_max, NUM_JOINTS, 2))
-    lengths = np.zeros(len(good), np.int32)
-    for ci in range(len(chunks)):
-        data, meta = _load_chunk(partial / f"chunk_{ci:05d}.npz")
-        offset = 0
-        for m in meta:
-            if not m["ok"]:
-                continue
-            r, n = row_of[m["index"]], m["length"]
-            arr[r, :, :n] = data[:, offset : offset + n]
-            lengths[r] = n
-            offset += n
-    builder.commit("ntu25", lengths, unit="m", note="NTU RGB+D Kinect v2 joints")
-    store = builder.finish()
+    if not finished:
+        report.seconds = time.perf_counter() - t0
+        return None, report
+
+    store = _assemble(
+        out, partial, len(chunks), files, report, benchmark=benchmark, key=key, normalize=normalize, parser=use
+    )
     shutil.rmtree(partial, ignore_errors=True)
-    report.samples = len(good)
+    report.samples = len(store)
     report.seconds = time.perf_counter() - t0
     return store, report
 

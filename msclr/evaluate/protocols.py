@@ -139,32 +139,10 @@ def open_eval_store(pre: Pretrained, data: str | Path | None):
     return open_store(path)
 
 
-def make_context(
-    ckpt: str | Path,
-    data: str | Path | None = None,
-    split: str | None = None,
-    conventions: list[str] | None = None,
-    out: str | Path | None = None,
-    device: str = "auto",
-    backend: str = "auto",
-    batch_size: int = 128,
-    seed: int = 0,
-    random_init: bool = False,
-    allow_new: bool = False,
-    plots: bool = True,
-    protocol: str = "eval",
-) -> EvalContext:
-    """Open checkpoint and store, check that they fit, and rebuild the encoder on the device.
-
-    conventions: evaluated conventions (default: those of the checkpoint found in the store;
-    with allow_new (transfer), every convention of the store).
-    """
-    if data and is_store(data):  # it also defines the user conventions of older checkpoints
-        store = open_store(data)
-        pre = read_checkpoint(ckpt, store=store)
-    else:
-        pre = read_checkpoint(ckpt)
-        store = open_eval_store(pre, data)
+def _evaluated_conventions(pre: Pretrained, store, conventions: list[str] | None, allow_new: bool) -> list[str]:
+    """The conventions asked for (each in the store; new to the checkpoint only with allow_new), else
+    the store's (allow_new) or the checkpoint's found in the store; a convention known to both must have
+    as many joints in each."""
     if conventions:
         absent = [c for c in conventions if c not in store.conventions]
         if absent:
@@ -196,6 +174,36 @@ def make_context(
                     f"convention {c!r}: {mine.num_joints} joints in checkpoint {pre.path}, "
                     f"{store.convention(c).num_joints} in store {store.path}"
                 )
+    return names
+
+
+def make_context(
+    ckpt: str | Path,
+    data: str | Path | None = None,
+    split: str | None = None,
+    conventions: list[str] | None = None,
+    out: str | Path | None = None,
+    device: str = "auto",
+    backend: str = "auto",
+    batch_size: int = 128,
+    seed: int = 0,
+    random_init: bool = False,
+    allow_new: bool = False,
+    plots: bool = True,
+    protocol: str = "eval",
+) -> EvalContext:
+    """Open checkpoint and store, check that they fit, and rebuild the encoder on the device.
+
+    conventions: evaluated conventions (default: those of the checkpoint found in the store;
+    with allow_new (transfer), every convention of the store).
+    """
+    if data and is_store(data):  # it also defines the user conventions of older checkpoints
+        store = open_store(data)
+        pre = read_checkpoint(ckpt, store=store)
+    else:
+        pre = read_checkpoint(ckpt)
+        store = open_eval_store(pre, data)
+    names = _evaluated_conventions(pre, store, conventions, allow_new)
     splits = list(store.splits)
     if split is None:
         split = pre.config.data.split or (splits[0] if splits else None)

@@ -106,6 +106,93 @@ def _joint_ref(ref: Any, index: dict[str, int], where: str, what: str) -> int:
     raise AssertionError  # unreachable
 
 
+def _joint_index(joints: tuple, where: str) -> dict[str, int]:
+    """{joint name: index}; the names must be non-empty strings, each once."""
+    index: dict[str, int] = {}
+    for i, j in enumerate(joints):
+        if not isinstance(j, str) or not j:
+            _fail(where, f"field 'joints': entry {i} ({j!r}) is not a non-empty string")
+        if j in index:
+            _fail(where, f"field 'joints': duplicate joint name {j!r} (entries {index[j]} and {i})")
+        index[j] = i
+    return index
+
+
+def _bone_list(
+    bones: Iterable[Sequence[Any]], index: dict[str, int], joints: tuple, where: str
+) -> list[tuple[int, int]]:
+    """The bones as pairs of joint indices; each links two different joints."""
+    bone_list: list[tuple[int, int]] = []
+    for n, bone in enumerate(bones):
+        if len(bone) != 2:
+            _fail(where, f"field 'bones': entry {n} ({bone!r}) is not a pair of joints")
+        a = _joint_ref(bone[0], index, where, f"field 'bones' entry {n}")
+        b = _joint_ref(bone[1], index, where, f"field 'bones' entry {n}")
+        if a == b:
+            _fail(where, f"field 'bones': entry {n} links joint {joints[a]!r} to itself")
+        bone_list.append((a, b))
+    return bone_list
+
+
+def _check_connected(joints: tuple, bone_list: list[tuple[int, int]], c: int, where: str) -> None:
+    """Connected: every joint reachable from the centre through bones."""
+    adj: list[set[int]] = [set() for _ in joints]
+    for a, b in bone_list:
+        adj[a].add(b)
+        adj[b].add(a)
+    seen = {c}
+    todo = [c]
+    while todo:
+        for w in adj[todo.pop()]:
+            if w not in seen:
+                seen.add(w)
+                todo.append(w)
+    if len(seen) != len(joints):
+        missing = [joints[v] for v in range(len(joints)) if v not in seen]
+        _fail(
+            where,
+            f"skeleton not connected: joints {missing} cannot be reached from the centre "
+            f"{joints[c]!r} through the bones",
+        )
+
+
+def _flip_from_pairs(flip_pairs, index: dict[str, int], joints: tuple, where: str) -> list[int]:
+    """The permutation that swaps each left/right pair (other joints map to themselves)."""
+    perm = list(range(len(joints)))
+    for n, pair in enumerate(flip_pairs or ()):
+        if len(pair) != 2:
+            _fail(where, f"field 'flip_pairs': entry {n} ({pair!r}) is not a pair")
+        a = _joint_ref(pair[0], index, where, f"field 'flip_pairs' entry {n}")
+        b = _joint_ref(pair[1], index, where, f"field 'flip_pairs' entry {n}")
+        for v in (a, b):
+            if perm[v] != v:
+                _fail(
+                    where,
+                    f"flip map is not an involution: joint {joints[v]!r} appears in more than one flip pair",
+                )
+        perm[a], perm[b] = b, a
+    return perm
+
+
+def _flip_map(flip, flip_pairs, index: dict[str, int], joints: tuple, where: str) -> list[int]:
+    """The flip permutation from `flip` or `flip_pairs` (one of them); it must be an involution."""
+    if flip is not None and flip_pairs is not None:
+        _fail(where, "give either 'flip' or 'flip_pairs', not both")
+    if flip is not None:
+        if len(flip) != len(joints):
+            _fail(where, f"field 'flip': {len(flip)} entries for {len(joints)} joints")
+        perm = [_joint_ref(f, index, where, f"field 'flip' entry {i}") for i, f in enumerate(flip)]
+    else:
+        perm = _flip_from_pairs(flip_pairs, index, joints, where)
+    for v, f in enumerate(perm):
+        if perm[f] != v:
+            _fail(
+                where,
+                f"flip map is not an involution: {joints[v]!r} -> {joints[f]!r} -> {joints[perm[f]]!r}",
+            )
+    return perm
+
+
 def make_convention(
     name: str,
     joints: Sequence[str],
@@ -130,73 +217,13 @@ def make_convention(
     joints = tuple(joints)
     if not joints:
         _fail(where, "field 'joints' is empty")
-    index: dict[str, int] = {}
-    for i, j in enumerate(joints):
-        if not isinstance(j, str) or not j:
-            _fail(where, f"field 'joints': entry {i} ({j!r}) is not a non-empty string")
-        if j in index:
-            _fail(where, f"field 'joints': duplicate joint name {j!r} (entries {index[j]} and {i})")
-        index[j] = i
+    index = _joint_index(joints, where)
     if unit not in UNITS:
         _fail(where, f"field 'unit': {unit!r} is not one of {UNITS}")
-
-    bone_list: list[tuple[int, int]] = []
-    for n, bone in enumerate(bones):
-        if len(bone) != 2:
-            _fail(where, f"field 'bones': entry {n} ({bone!r}) is not a pair of joints")
-        a = _joint_ref(bone[0], index, where, f"field 'bones' entry {n}")
-        b = _joint_ref(bone[1], index, where, f"field 'bones' entry {n}")
-        if a == b:
-            _fail(where, f"field 'bones': entry {n} links joint {joints[a]!r} to itself")
-        bone_list.append((a, b))
+    bone_list = _bone_list(bones, index, joints, where)
     c = _joint_ref(centre, index, where, "field 'centre'")
-
-    # Connected: every joint reachable from the centre through bones.
-    adj: list[set[int]] = [set() for _ in joints]
-    for a, b in bone_list:
-        adj[a].add(b)
-        adj[b].add(a)
-    seen = {c}
-    todo = [c]
-    while todo:
-        for w in adj[todo.pop()]:
-            if w not in seen:
-                seen.add(w)
-                todo.append(w)
-    if len(seen) != len(joints):
-        missing = [joints[v] for v in range(len(joints)) if v not in seen]
-        _fail(
-            where,
-            f"skeleton not connected: joints {missing} cannot be reached from the centre "
-            f"{joints[c]!r} through the bones",
-        )
-
-    if flip is not None and flip_pairs is not None:
-        _fail(where, "give either 'flip' or 'flip_pairs', not both")
-    if flip is not None:
-        if len(flip) != len(joints):
-            _fail(where, f"field 'flip': {len(flip)} entries for {len(joints)} joints")
-        perm = [_joint_ref(f, index, where, f"field 'flip' entry {i}") for i, f in enumerate(flip)]
-    else:
-        perm = list(range(len(joints)))
-        for n, pair in enumerate(flip_pairs or ()):
-            if len(pair) != 2:
-                _fail(where, f"field 'flip_pairs': entry {n} ({pair!r}) is not a pair")
-            a = _joint_ref(pair[0], index, where, f"field 'flip_pairs' entry {n}")
-            b = _joint_ref(pair[1], index, where, f"field 'flip_pairs' entry {n}")
-            for v in (a, b):
-                if perm[v] != v:
-                    _fail(
-                        where,
-                        f"flip map is not an involution: joint {joints[v]!r} appears in more than one flip pair",
-                    )
-            perm[a], perm[b] = b, a
-    for v, f in enumerate(perm):
-        if perm[f] != v:
-            _fail(
-                where,
-                f"flip map is not an involution: {joints[v]!r} -> {joints[f]!r} -> {joints[perm[f]]!r}",
-            )
+    _check_connected(joints, bone_list, c, where)
+    perm = _flip_map(flip, flip_pairs, index, joints, where)
     return Convention(
         name=name,
         joints=joints,

@@ -1,0 +1,7 @@
+"""python -m msclr.train (msclr.train.cli)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
