@@ -30,15 +30,50 @@ PROVIDERS = ["aimclr_style", "reference", "compile", "cpu"]
 VARIANTS = {"bn+relu": (False, 0.0), "bn+dropout+res+relu": (True, 0.5)}
 
 
-def _problem(c, t):
+def _problem(c, t, n=N):
     table = skeletons.LayoutTable([skeletons.get(nm) for nm in ("ntu25", "smplx42", "berkeley_mhad43")])
     g = torch.Generator().manual_seed(0)
-    mask = table.joint_mask[torch.arange(N) % len(table)]
+    mask = table.joint_mask[torch.arange(n) % len(table)]
     m = mask[:, None, None, :]
-    x = (torch.randn(N, c, t, table.v_max, generator=g) + 0.3) * m
-    res = torch.randn(N, c, t, table.v_max, generator=g).relu() * m
-    gy = torch.randn(N, c, t, table.v_max, generator=g)
+    x = (torch.randn(n, c, t, table.v_max, generator=g) + 0.3) * m
+    res = torch.randn(n, c, t, table.v_max, generator=g).relu() * m
+    gy = torch.randn(n, c, t, table.v_max, generator=g)
     return x, res, mask, gy
+
+
+def make_step(provider, with_backward, variant, shape, device="cpu", n=N, compile_backend="inductor"):
+    """`step()`: one training-mode call of `provider` (and the gradients of x, residual, weight and
+    bias when with_backward), without a device sync. Fused providers (cpu, triton) run
+    MaskedBatchNorm on that backend; reference and compile on the reference one. bench/gpu_report.py
+    times the same steps."""
+    c, t = shape
+    has_res, p = VARIANTS[variant]
+    x, res, mask, gy = (v.to(device) for v in _problem(c, t, n))
+    fused = provider not in ("aimclr_style", "reference", "compile")
+    bn = MaskedBatchNorm(c, backend=provider if fused else "reference").to(device).train()
+    leaves = [v.requires_grad_(with_backward) for v in (x, res)]
+
+    def forward(x, r):
+        return bn(x, mask, residual=r if has_res else None, relu=True, dropout=p)
+
+    if provider == "aimclr_style":
+        bn = torch.nn.BatchNorm2d(c).to(device).train()
+
+        def forward(x, r):
+            y = torch.nn.functional.dropout(bn(x), p, training=True) if p > 0 else bn(x)
+            return torch.relu(y + r if has_res else y)
+
+    if provider == "compile":
+        torch._dynamo.reset()  # a fresh cache per shape
+        forward = torch.compile(forward, dynamic=False, backend=compile_backend)
+
+    def step():
+        y = forward(*leaves)
+        if with_backward:
+            wanted = [leaves[0], bn.weight, bn.bias] + ([leaves[1]] if has_res else [])
+            torch.autograd.grad(y, wanted, gy)
+
+    return step
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"C{s[0]}_T{s[1]}")
@@ -51,30 +86,10 @@ def test_masked_batch_norm(benchmark, provider, with_backward, variant, shape):
         if reason:
             pytest.skip(reason)
     c, t = shape
-    has_res, p = VARIANTS[variant]
-    x, res, mask, gy = _problem(c, t)
-    bn = MaskedBatchNorm(c, backend="cpu" if provider == "cpu" else "reference").train()
-    leaves = [v.requires_grad_(with_backward) for v in (x, res)]
-
-    def forward(x, r):
-        return bn(x, mask, residual=r if has_res else None, relu=True, dropout=p)
-
-    if provider == "aimclr_style":
-        bn = torch.nn.BatchNorm2d(c).train()
-
-        def forward(x, r):
-            y = torch.nn.functional.dropout(bn(x), p, training=True) if p > 0 else bn(x)
-            return torch.relu(y + r if has_res else y)
-
-    if provider == "compile":
-        torch._dynamo.reset()  # a fresh cache per shape
-        forward = torch.compile(forward, dynamic=False)
+    step = make_step(provider, with_backward, variant, shape)
 
     def run():
-        y = forward(*leaves)
-        if with_backward:
-            wanted = [leaves[0], bn.weight, bn.bias] + ([leaves[1]] if has_res else [])
-            torch.autograd.grad(y, wanted, gy)
+        step()
         sync("cpu")
 
     run()  # compiles (compile provider) and warms caches: outside the timed rounds

@@ -55,9 +55,43 @@ def _aimclr_style(x, A, W, b, imp):
     return torch.einsum("nkctv,kvw->nctw", z.view(n, K, -1, t, v), A * imp)
 
 
-def _compiled_reference():
+def _compiled_reference(backend="inductor"):
     torch._dynamo.reset()  # a fresh cache per shape: no recompile limit, no dynamic-shape graph
-    return torch.compile(reference.masked_graph_conv_forward, dynamic=False)
+    return torch.compile(reference.masked_graph_conv_forward, dynamic=False, backend=backend)
+
+
+def make_step(provider, with_backward, shape, n, device, compile_backend="inductor"):
+    """(step, x, gy): `step()` runs `provider` once (forward, and the gradients of x, weight, bias
+    and importance when with_backward), without a device sync; x and gy for traffic figures.
+    bench/gpu_report.py times the same steps."""
+    c_in, c_out, T = shape
+    x, layout, A, W, b, imp, gy = _problem(n, c_in, c_out, T, device)
+    leaves = [v.requires_grad_(with_backward) for v in (x, W, b, imp)]
+    if provider == "eager":
+
+        def forward():
+            return reference.masked_graph_conv_forward(leaves[0], layout, A, *leaves[1:])
+    elif provider == "aimclr_style":
+        shared = A[1].contiguous()  # smplx42's adjacency, padded to V_max=43
+
+        def forward():
+            return _aimclr_style(leaves[0], shared, leaves[1], leaves[2], leaves[3][1])
+    elif provider == "compile":
+        fn = _compiled_reference(compile_backend)
+
+        def forward():
+            return fn(leaves[0], layout, A, *leaves[1:])
+    else:
+
+        def forward():
+            return masked_graph_conv(leaves[0], layout, A, *leaves[1:], backend=provider)
+
+    def step():
+        y = forward()
+        if with_backward:
+            torch.autograd.grad(y, leaves, gy)
+
+    return step, x, gy
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -73,31 +107,10 @@ def test_masked_graph_conv(benchmark, provider, with_backward, shape, n, device)
         if reason:
             pytest.skip(reason)
     c_in, c_out, T = shape
-    x, layout, A, W, b, imp, gy = _problem(n, c_in, c_out, T, device)
-    leaves = [v.requires_grad_(with_backward) for v in (x, W, b, imp)]
-    if provider == "eager":
-
-        def forward():
-            return reference.masked_graph_conv_forward(leaves[0], layout, A, *leaves[1:])
-    elif provider == "aimclr_style":
-        shared = A[1].contiguous()  # smplx42's adjacency, padded to V_max=43
-
-        def forward():
-            return _aimclr_style(leaves[0], shared, leaves[1], leaves[2], leaves[3][1])
-    elif provider == "compile":
-        fn = _compiled_reference()
-
-        def forward():
-            return fn(leaves[0], layout, A, *leaves[1:])
-    else:
-
-        def forward():
-            return masked_graph_conv(leaves[0], layout, A, *leaves[1:], backend=provider)
+    step, x, gy = make_step(provider, with_backward, shape, n, device)
 
     def run():
-        y = forward()
-        if with_backward:
-            torch.autograd.grad(y, leaves, gy)
+        step()
         sync(device)
 
     run()  # compiles (compile provider), autotunes (triton), warms caches: outside the timed rounds

@@ -63,8 +63,8 @@ def inputs(n, q_size, p, device, aimclr=False, seed=0):
 
 
 @functools.cache
-def _compiled_reference():
-    return torch.compile(reference.infonce_queue_forward, dynamic=False)
+def _compiled_reference(backend="inductor"):
+    return torch.compile(reference.infonce_queue_forward, dynamic=False, backend=backend)
 
 
 def eager_loss(q, k, queue, q2, topk):
@@ -83,8 +83,8 @@ def eager_loss(q, k, queue, q2, topk):
     return total
 
 
-def make_step(provider, q, k, queue, q2, topk):
-    """A closure running loss (+ divergence) and the gradient(s) with `provider`."""
+def make_step(provider, q, k, queue, q2, topk, compile_backend="inductor"):
+    """A closure running loss (+ divergence) and the gradient(s) with `provider` (no device sync)."""
     valid = torch.tensor(queue.shape[0], device=queue.device)
     if provider == "eager":
         qe = q.clone().requires_grad_()
@@ -96,7 +96,7 @@ def make_step(provider, q, k, queue, q2, topk):
 
         return step
     if provider == "compile":
-        fn = _compiled_reference()
+        fn = _compiled_reference(compile_backend)
 
         def step():
             losses, _, _, div, dq, dq2 = fn(q, k, queue, valid, TAU, topk, q2, True)

@@ -44,7 +44,11 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _msclr_trainer(store, tmp_path, backend: str, conventions: list[str]):
+def _msclr_trainer(
+    store, tmp_path, backend: str, conventions: list[str], batch=BATCH, frames=T, queue=QUEUE, device=None, extra=()
+):
+    """msclr's Trainer on `store`; `extra`: more arguments of `python -m msclr.train` (--amp, --compile, key=value).
+    bench/gpu_report.py builds its trainers here too."""
     _, cfg = train.parse_args(
         [
             "--out",
@@ -52,19 +56,20 @@ def _msclr_trainer(store, tmp_path, backend: str, conventions: list[str]):
             "--data",
             str(store.path),
             "--batch-size",
-            str(BATCH),
+            str(batch),
             "--backend",
             backend,
             "--device",
-            _device(),
+            device or _device(),
             "--aug",
             "torch",
             f"data.conventions=[{','.join(conventions)}]",
-            f"data.frames={T}",
+            f"data.frames={frames}",
             f"data.persons={M}",
-            f"method.queue_size={QUEUE}",
+            f"method.queue_size={queue}",
             "method.pairing=" + ("single" if len(conventions) == 1 else "batch"),
             "data.split=all",  # a speed bench: every one of the 128 samples
+            *extra,
         ]
     )
     return train.Trainer(cfg)
@@ -73,14 +78,15 @@ def _msclr_trainer(store, tmp_path, backend: str, conventions: list[str]):
 class AimCLRStyleMoCo(torch.nn.Module):
     """SkeletonCLR's MoCo step as the released code writes it, around the published ST-GCN."""
 
-    def __init__(self, A: torch.Tensor):
+    def __init__(self, A: torch.Tensor, queue: int = QUEUE):
         super().__init__()
+        self.queue_size = queue
         self.encoder_q = Model(3, 16, 256, num_class=FEATURE, A=A, edge_importance=True, dropout=0.5)
         self.head_q = torch.nn.Sequential(torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, FEATURE))
         self.encoder_k, self.head_k = copy.deepcopy(self.encoder_q), copy.deepcopy(self.head_q)
         for p in list(self.encoder_k.parameters()) + list(self.head_k.parameters()):
             p.requires_grad_(False)
-        self.register_buffer("queue", F.normalize(torch.randn(FEATURE, QUEUE), dim=0))
+        self.register_buffer("queue", F.normalize(torch.randn(FEATURE, queue), dim=0))
         self.ptr = 0
 
     def forward(self, xq, xk):
@@ -98,8 +104,25 @@ class AimCLRStyleMoCo(torch.nn.Module):
         loss = F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))
         with torch.no_grad():  # enqueue
             self.queue[:, self.ptr : self.ptr + k.shape[0]] = k.T
-            self.ptr = (self.ptr + k.shape[0]) % QUEUE
+            self.ptr = (self.ptr + k.shape[0]) % self.queue_size
         return loss
+
+
+def aimclr_style_step(device, batch=BATCH, frames=T, queue=QUEUE):
+    """`step()`: one MoCo step of AimCLRStyleMoCo on ntu25 (ready views, SGD), without a device sync."""
+    A = skeletons.LayoutTable([skeletons.get("ntu25")]).A[0]  # (K, V, V), the spatial strategy
+    model = AimCLRStyleMoCo(A, queue).to(device).train()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1, momentum=0.9, weight_decay=1e-4)
+    g = torch.Generator().manual_seed(0)
+    xq, xk = (torch.randn(batch, 3, frames, 25, M, generator=g).to(device) for _ in range(2))
+
+    def step():
+        loss = model(xq, xk)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
 
 
 def _time(benchmark, step, group: str, provider: str, device: str) -> None:
@@ -122,19 +145,10 @@ def test_train_step_ntu25(benchmark, store, provider, tmp_path):
             trainer.train_step(batch)
             sync(device)
     else:
-        A = skeletons.LayoutTable([skeletons.get("ntu25")]).A[0]  # (K, V, V), the spatial strategy
-        model = AimCLRStyleMoCo(A).to(device).train()
-        opt = torch.optim.SGD(
-            [p for p in model.parameters() if p.requires_grad], lr=0.1, momentum=0.9, weight_decay=1e-4
-        )
-        g = torch.Generator().manual_seed(0)
-        xq, xk = (torch.randn(BATCH, 3, T, 25, M, generator=g).to(device) for _ in range(2))
+        aimclr_step = aimclr_style_step(device)
 
         def step():
-            loss = model(xq, xk)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            aimclr_step()
             sync(device)
 
     _time(benchmark, step, group, provider, device)
