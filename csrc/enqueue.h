@@ -1,4 +1,4 @@
-// msclr::enqueue_ (docs/architecture.md 3.2): the argument checks shared by the CPU and CUDA
+// msclr::enqueue_ (docs/architecture.md 3.4): the argument checks shared by the CPU and CUDA
 // registrations (host code only).
 //
 //   schema       csrc/enqueue.cpp

@@ -2,6 +2,7 @@
 
 problems, one generator per op   graph_conv_problem, infonce_problem (unit), bn_problem, enqueue_problem
 skips                            backend_unavailable -> need_backend (inside a test), needs_backend (a mark);
+                                 needs_ntu_parser (a mark);
                                  FUSED_CASES, the (backend, device) cases of the `fused_backend` fixture
 the Triton interpreter           run_triton_interpreter_child
 torch.compile against eager      assert_no_graph_break, assert_compiled_matches_eager
@@ -35,6 +36,16 @@ MIXED_LAYOUTS = ("kinect_v1_20", "ntu25", "berkeley_mhad43")  # 20, 25 and 43 jo
 
 
 # ---------------------------------------------------------------------------------------- skips
+def _ntu_parser_built() -> bool:
+    from msclr.data import ntu
+
+    return ntu.cpp_parser_available()
+
+
+NTU_PARSER = _ntu_parser_built()
+needs_ntu_parser = pytest.mark.skipif(not NTU_PARSER, reason="msclr._C is not built with the NTU parser")
+
+
 def backend_unavailable(backend: str, device: str = "cpu", ops: str | Iterable[str] = ()) -> str:
     """'' when `backend` can run (every op of) `ops` on `device` here, else the reason.
 

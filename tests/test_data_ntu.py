@@ -7,14 +7,13 @@ import math
 
 import numpy as np
 import pytest
+from helpers import NTU_PARSER, needs_ntu_parser
 from ntu_files import write_synthetic_skeleton_files
 
 from msclr.data import ntu, open_store
 from msclr.prepare import main as prepare_main
 
-CPP = ntu.cpp_parser_available()
-needs_cpp = pytest.mark.skipif(not CPP, reason="msclr._C is not built with the NTU parser")
-PARSERS = ["python"] + (["cpp"] if CPP else [])
+PARSERS = ["python"] + (["cpp"] if NTU_PARSER else [])
 
 
 def joint_line(x, y, z, state=2):
@@ -68,7 +67,7 @@ def test_two_bodies_and_empty_frames(parser):
     assert p["joints"][0, 0, 11] == 2
 
 
-@needs_cpp
+@needs_ntu_parser
 def test_parsers_agree_on_snippets(tmp_path):
     texts = [
         TWO_BODIES_WITH_EMPTY_FRAMES,
@@ -134,13 +133,13 @@ def test_truncated_file_and_bad_joint_value(parser):
         parse("\n".join(lines), parser, "f")
 
 
-@needs_cpp
+@needs_ntu_parser
 def test_cpp_missing_file_is_oserror(tmp_path):
     with pytest.raises(OSError, match="cannot open"):
         ntu.parse_skeleton_file(tmp_path / "nope.skeleton", parser="cpp")
 
 
-@needs_cpp
+@needs_ntu_parser
 def test_parsers_agree_on_generated_files(tmp_path):
     paths = write_synthetic_skeleton_files(tmp_path, 6, seed=2, T=24)
     for p in paths:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import needs_ntu_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,12 +160,6 @@ def _main() -> None:
     )
 
 
-def _cpp_available() -> bool:
-    from msclr.data import ntu
-
-    return ntu.cpp_parser_available()
-
-
 # A fixed seed and a fixed number of inputs: every run compares the same inputs, so a failure
 # is reproduced by running this file with the same --seed (printed with any mismatch).
 # MSCLR_FUZZ_SEED explores other inputs on purpose.
@@ -173,7 +168,7 @@ FUZZ_CASES = 20000
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _cpp_available(), reason="msclr._C is not built with the NTU parser")
+@needs_ntu_parser
 def test_fuzz_cpp_parser_against_reference():
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run(
@@ -218,7 +213,7 @@ int main(int argc, char** argv) {
     os.environ.get("MSCLR_FUZZ_ASAN") != "1", reason="set MSCLR_FUZZ_ASAN=1 (builds the parser with ASan)"
 )
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
-@pytest.mark.skipif(not _cpp_available(), reason="msclr._C is not built with the NTU parser")
+@needs_ntu_parser
 def test_fuzz_corpus_under_address_sanitizer():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

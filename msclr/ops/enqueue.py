@@ -1,7 +1,8 @@
 """enqueue: the public function, its custom ops, fake registration and backends.
 
-The C++ op msclr::enqueue_ has its schema in csrc/enqueue.cpp, its argument checks in
-csrc/enqueue.h and its kernels in csrc/cpu/enqueue_kernel.cpp and csrc/cuda/enqueue_kernel.cu.
+The contract is in docs/architecture.md 3.4. The C++ op msclr::enqueue_ has its schema in
+csrc/enqueue.cpp, its argument checks in csrc/enqueue.h and its kernels in
+csrc/cpu/enqueue_kernel.cpp and csrc/cuda/enqueue_kernel.cu.
 (`msclr.ops.enqueue` is the function, re-exported by msclr.ops; this module is
 `sys.modules["msclr.ops.enqueue"]`, reachable as `from msclr.ops.enqueue import ...`.)
 """
