@@ -2,6 +2,10 @@
 //
 // GEMMs: graph_conv calls libtorch's Fortran BLAS (weak-linked sgemm_/dgemm_, kept sequential per thread);
 // infonce has its own micro-GEMM: a BLAS nested in its parallel region oversubscribed the cores (10x slower).
+// exp: one, exp_nonpositive in infonce_kernel.cpp (its only user; every argument is u - running max <= 0).
+// Vectors: GCC vector extensions inside MSCLR_MULTIVERSION clones, not at::vec::Vectorized. ATen builds
+// Vectorized's AVX2 code only in its own per-CPU_CAPABILITY units; in an extension compiled for the
+// baseline x86-64 it is the generic (scalar-loop) fallback, so one build could not pick AVX2 at load time.
 #pragma once
 
 #include <ATen/Parallel.h>
