@@ -1,7 +1,7 @@
 // Helpers shared by the CPU kernels (csrc/cpu/*_kernel.cpp); every CPU kernel includes it.
 //
-// GEMMs: graph_conv calls libtorch's Fortran BLAS (weak-linked sgemm_/dgemm_, kept sequential per thread);
-// infonce has its own micro-GEMM: a BLAS nested in its parallel region oversubscribed the cores (10x slower).
+// GEMMs: gemm.h (libtorch's Fortran BLAS, weak-linked sgemm_/dgemm_, kept sequential per worker
+// thread by SequentialBlas), for graph_conv and infonce alike.
 // exp: one, exp_nonpositive in infonce_kernel.cpp (its only user; every argument is u - running max <= 0).
 // Vectors: GCC vector extensions inside MSCLR_MULTIVERSION clones, not at::vec::Vectorized. ATen builds
 // Vectorized's AVX2 code only in its own per-CPU_CAPABILITY units; in an extension compiled for the
@@ -17,14 +17,14 @@
 #error "msclr's CPU kernels must be compiled with -fopenmp (at::parallel_for would run serially)"
 #endif
 
-// MSCLR_MULTIVERSION: the function is compiled twice, for x86-64-v3 and for the baseline the
-// extension is built for, and the loader picks one for the CPU at hand (GCC target_clones; a no-op
-// with other compilers and architectures). One target for every kernel: "arch=x86-64-v3" (AVX2,
-// FMA, BMI1/2, F16C, ...) because infonce's vector loops are written for AVX2 with FMA; it is a
-// superset of the plain "avx2" clone batch_norm's dropout hash had before, which is integer work
-// and float products only (nothing an FMA could contract), so its results are unchanged.
+// MSCLR_MULTIVERSION: the function is compiled three times, for x86-64-v4 (AVX-512), x86-64-v3 (AVX2,
+// FMA, BMI1/2, F16C, ...) and the baseline the extension is built for, and the loader picks one for
+// the CPU at hand (GCC target_clones; a no-op with other compilers and architectures). One set for
+// every kernel; infonce's explicit vectors are 8 lanes wide (AVX2), which the v4 clone also runs.
+// batch_norm's dropout hash is integer work and float products only (nothing an FMA could
+// contract), so its results are the same in every clone.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define MSCLR_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define MSCLR_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MSCLR_MULTIVERSION
 #endif

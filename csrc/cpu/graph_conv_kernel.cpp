@@ -33,71 +33,10 @@
 
 #include "../graph_conv.h"
 #include "common.h"
+#include "gemm.h"
 
 namespace msclr {
 namespace {
-
-// Row-major C (M x N, ldc) = alpha op(A) op(B) + beta C, through the column-major Fortran
-// BLAS that libtorch exports (MKL or OpenBLAS): C^T = op(B)^T op(A)^T. Called from inside
-// worker threads (sequentially, see SequentialBlas). ATen's cpublas::gemm would be the natural
-// entry point, but its float/double overloads are not exported from libtorch_cpu; a torch
-// without these symbols gets the (slower) at::addmm_ fallback.
-extern "C" {
-void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
-            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
-            const int* ldc) __attribute__((weak));
-void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
-            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
-            const int* ldc) __attribute__((weak));
-// MKL only (its C entry point; the lower-case symbols are the Fortran ones): the calling thread's BLAS thread count (returns the previous one, 0 = global setting).
-int MKL_Set_Num_Threads_Local(int threads) __attribute__((weak));
-}
-
-// Keeps the BLAS calls of the current thread sequential. Our threads each run their own small
-// GEMMs; MKL would otherwise start a thread team per call, even from inside our parallel
-// region (measured here: seconds of spinning in libgomp on a busy 2-core machine).
-struct SequentialBlas {
-  int previous = -1;
-  SequentialBlas() {
-    if (MKL_Set_Num_Threads_Local != nullptr) previous = MKL_Set_Num_Threads_Local(1);
-  }
-  ~SequentialBlas() {
-    if (previous >= 0) MKL_Set_Num_Threads_Local(previous);
-  }
-  SequentialBlas(const SequentialBlas&) = delete;
-  SequentialBlas& operator=(const SequentialBlas&) = delete;
-};
-
-template <typename acc_t>
-void gemm_fallback(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, acc_t alpha, const acc_t* A,
-                   int64_t lda, const acc_t* B, int64_t ldb, acc_t beta, acc_t* C, int64_t ldc) {
-  const auto opt = at::TensorOptions().dtype(c10::CppTypeToScalarType<acc_t>::value);
-  auto a = trans_a ? at::from_blob(const_cast<acc_t*>(A), {K, M}, {lda, 1}, opt).t()
-                   : at::from_blob(const_cast<acc_t*>(A), {M, K}, {lda, 1}, opt);
-  auto b = trans_b ? at::from_blob(const_cast<acc_t*>(B), {N, K}, {ldb, 1}, opt).t()
-                   : at::from_blob(const_cast<acc_t*>(B), {K, N}, {ldb, 1}, opt);
-  at::from_blob(C, {M, N}, {ldc, 1}, opt).addmm_(a, b, beta, alpha);  // beta == 0 ignores C
-}
-
-template <typename acc_t>
-void gemm_rm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, acc_t alpha, const acc_t* A, int64_t lda,
-             const acc_t* B, int64_t ldb, acc_t beta, acc_t* C, int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == acc_t(0) ? acc_t(0) : beta * C[i * ldc + j];
-    return;
-  }
-  const char ta = trans_a ? 'T' : 'N', tb = trans_b ? 'T' : 'N';
-  const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
-  const int la = static_cast<int>(lda), lb = static_cast<int>(ldb), lc = static_cast<int>(ldc);
-  if constexpr (std::is_same_v<acc_t, float>) {
-    if (sgemm_ != nullptr) return sgemm_(&tb, &ta, &m, &n, &k, &alpha, B, &lb, A, &la, &beta, C, &lc);
-  } else {
-    if (dgemm_ != nullptr) return dgemm_(&tb, &ta, &m, &n, &k, &alpha, B, &lb, A, &la, &beta, C, &lc);
-  }
-  gemm_fallback(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 
 // Neighbour lists of every layout: for destination joint j of layout l, the entries
 // off[l*V + j] .. off[l*V + j + 1] hold (source joint, partition, coefficient). Built from
@@ -177,7 +116,7 @@ Graph<acc_t> build_graph(const at::Tensor& A, const at::Tensor& a_eff) {
 
 // dst[t][j][k][:D] = sum over (i, k, a) in nb(l, j) of a * src[t][i][:D]   (t < tb, j < V)
 template <typename acc_t>
-void spread(const Graph<acc_t>& g, const Neighbours<acc_t>& nb, const acc_t* mats, int64_t l, const acc_t* src,
+MSCLR_INLINE void spread_impl(const Graph<acc_t>& g, const Neighbours<acc_t>& nb, const acc_t* mats, int64_t l, const acc_t* src,
             acc_t* dst, int64_t tb, int64_t D) {
   const int64_t V = g.V, K = g.K, KD = K * D;
   if (g.dense[l]) {
@@ -205,7 +144,7 @@ void spread(const Graph<acc_t>& g, const Neighbours<acc_t>& nb, const acc_t* mat
 
 // dst[t][j][:D] = sum over (i, k, a) in nb(l, j) of a * src[t][i][k][:D]
 template <typename acc_t>
-void gather(const Graph<acc_t>& g, const Neighbours<acc_t>& nb, const acc_t* mats, int64_t l, const acc_t* src,
+MSCLR_INLINE void gather_impl(const Graph<acc_t>& g, const Neighbours<acc_t>& nb, const acc_t* mats, int64_t l, const acc_t* src,
             acc_t* dst, int64_t tb, int64_t D) {
   const int64_t V = g.V, K = g.K, KD = K * D;
   if (g.dense[l]) {
@@ -234,7 +173,7 @@ void gather(const Graph<acc_t>& g, const Neighbours<acc_t>& nb, const acc_t* mat
 // edges (v, w, k) of the layout; P rows are [t][v][(k)][D], Q rows [t][w][(k)][D], where
 // (k) is present when p_has_k / q_has_k.
 template <typename acc_t>
-void edge_dots(const Graph<acc_t>& g, int64_t l, const acc_t* P, bool p_has_k, const acc_t* Q, bool q_has_k,
+MSCLR_INLINE void edge_dots_impl(const Graph<acc_t>& g, int64_t l, const acc_t* P, bool p_has_k, const acc_t* Q, bool q_has_k,
                acc_t* G, int64_t tb, int64_t D) {
   const int64_t V = g.V, K = g.K;
   const int64_t p_row = (p_has_k ? K : 1) * D, q_row = (q_has_k ? K : 1) * D;
@@ -261,6 +200,21 @@ void edge_dots(const Graph<acc_t>& g, int64_t l, const acc_t* P, bool p_has_k, c
       G[(k * V + v) * V + w] += s;
     }
 }
+
+// The aggregation loops above are plain loops over channels: compiled per CPU (MSCLR_MULTIVERSION,
+// common.h) they vectorise to the machine's width (AVX2 / AVX-512 FMA) instead of the SSE2 baseline.
+MSCLR_MULTIVERSION void spread(const Graph<float>& g, const Neighbours<float>& nb, const float* mats, int64_t l, const float* src, float* dst, int64_t tb, int64_t D) {
+  spread_impl<float>(g, nb, mats, l, src, dst, tb, D);
+}
+void spread(const Graph<double>& g, const Neighbours<double>& nb, const double* mats, int64_t l, const double* src, double* dst, int64_t tb, int64_t D) { spread_impl<double>(g, nb, mats, l, src, dst, tb, D); }
+MSCLR_MULTIVERSION void gather(const Graph<float>& g, const Neighbours<float>& nb, const float* mats, int64_t l, const float* src, float* dst, int64_t tb, int64_t D) {
+  gather_impl<float>(g, nb, mats, l, src, dst, tb, D);
+}
+void gather(const Graph<double>& g, const Neighbours<double>& nb, const double* mats, int64_t l, const double* src, double* dst, int64_t tb, int64_t D) { gather_impl<double>(g, nb, mats, l, src, dst, tb, D); }
+MSCLR_MULTIVERSION void edge_dots(const Graph<float>& g, int64_t l, const float* P, bool p_has_k, const float* Q, bool q_has_k, float* G, int64_t tb, int64_t D) {
+  edge_dots_impl<float>(g, l, P, p_has_k, Q, q_has_k, G, tb, D);
+}
+void edge_dots(const Graph<double>& g, int64_t l, const double* P, bool p_has_k, const double* Q, bool q_has_k, double* G, int64_t tb, int64_t D) { edge_dots_impl<double>(g, l, P, p_has_k, Q, q_has_k, G, tb, D); }
 
 // Channel-last copy of frames t0 .. t0+tb of sample n: out[t][v][c] = in[n][c][t0+t][v] for c < C,
 // with channel C set to one when `ones` (the bias channel); out rows have D >= C (+1) entries.

@@ -16,11 +16,11 @@
 //
 // CPU layout of the work: queries are cut into blocks of kQueryBlock (grouped per work item) and
 // the queue into `splits` contiguous ranges; work items (group, split), a few per thread, are
-// handed out dynamically. Each item streams its queue range in tiles of kQueueTile rows: a small
-// register-blocked GEMM gives the tile's logits for a query block, transposed (queue row x query,
-// in a bounded scratch buffer, never N x Q), a vectorised pass along the queries does the online
-// softmax, and a second GEMM adds exp-weights^T @ tile into `a`. The per-split states are merged
-// per query at the end (the same algebra as the online update).
+// handed out dynamically. Each item streams its queue range in tiles of kQueueTile rows: a BLAS
+// GEMM (gemm.h, sequential in each worker thread) gives the tile's logits for a query block,
+// transposed (queue row x query, in a bounded scratch buffer, never N x Q), a vectorised pass along
+// the queries does the online softmax, and a second GEMM adds exp-weights^T @ tile into `a`. The
+// per-split states are merged per query at the end (the same algebra as the online update).
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -39,6 +39,7 @@
 #include "../infonce.h"
 #include "../topk.h"
 #include "common.h"
+#include "gemm.h"
 
 namespace msclr {
 
@@ -49,9 +50,8 @@ constexpr int64_t kQueryBlock = 128;  // queries per block: a 256 x 128 fp32 log
 
 // ------------------------------------------------------------------ vectorisable kernels
 // Plain loops that the compiler vectorises without -ffast-math; on x86-64 with GCC they are also
-// compiled for AVX2+FMA and picked at run time (MSCLR_MULTIVERSION, common.h). No BLAS is called
-// inside the parallel region: a multithreaded BLAS nested in it oversubscribes the cores
-// (measured: 10x slower on 2 cores).
+// compiled for AVX2+FMA and picked at run time (MSCLR_MULTIVERSION, common.h). The GEMMs are
+// gemm_rm (gemm.h), kept sequential per worker thread by SequentialBlas.
 
 // exp(x) for x <= 0 (every argument here is u - running max), within ~1 ulp (Cephes expf
 // polynomial); exactly 0 below -87 where float underflows. Branch-free so that loops vectorise.
@@ -84,56 +84,6 @@ template <>
 struct Vec32<double> {
   typedef double type __attribute__((vector_size(32)));
 };
-
-// C[MR x NR] (+)= A[MR x K] B[K x NR]; A is read as A[r * a_rs + k * a_ks] so that a transposed A
-// needs no copy. The MR x NR accumulators stay in vector registers.
-template <typename T, int MR, int NR>
-MSCLR_INLINE void micro_gemm(int64_t K, const T* __restrict__ A, int64_t a_rs, int64_t a_ks, const T* __restrict__ B,
-                             int64_t ldb, T* __restrict__ C, int64_t ldc, bool accumulate) {
-  using V = typename Vec32<T>::type;
-  constexpr int W = sizeof(V) / sizeof(T), NV = NR / W;
-  V c[MR][NV];
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) {
-      if (accumulate)
-        std::memcpy(&c[r][v], C + r * ldc + v * W, sizeof(V));
-      else
-        c[r][v] = V{};
-    }
-  for (int64_t k = 0; k < K; ++k) {
-    V b[NV];
-    for (int v = 0; v < NV; ++v) std::memcpy(&b[v], B + k * ldb + v * W, sizeof(V));
-    for (int r = 0; r < MR; ++r) {
-      const T a = A[r * a_rs + k * a_ks];
-      for (int v = 0; v < NV; ++v) c[r][v] += a * b[v];
-    }
-  }
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) std::memcpy(C + r * ldc + v * W, &c[r][v], sizeof(V));
-}
-
-// C[M x N] (+)= A[M x K] B[K x N] for the small tiles of this kernel. Column panels of B (K x 16)
-// are reused from L1 across all row blocks; leftover columns take a plain loop.
-template <typename T>
-MSCLR_INLINE void small_gemm_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_ks, const T* B,
-                                  int64_t ldb, T* C, int64_t ldc, bool accumulate) {
-  constexpr int MR = 6, NR = 16;  // 12 + 2 + 1 of the 16 AVX2 registers for float
-  int64_t j = 0;
-  for (; j + NR <= N; j += NR) {
-    int64_t r = 0;
-    for (; r + MR <= M; r += MR)
-      micro_gemm<T, MR, NR>(K, A + r * a_rs, a_rs, a_ks, B + j, ldb, C + r * ldc + j, ldc, accumulate);
-    for (; r + 2 <= M; r += 2)
-      micro_gemm<T, 2, NR>(K, A + r * a_rs, a_rs, a_ks, B + j, ldb, C + r * ldc + j, ldc, accumulate);
-    for (; r < M; ++r) micro_gemm<T, 1, NR>(K, A + r * a_rs, a_rs, a_ks, B + j, ldb, C + r * ldc + j, ldc, accumulate);
-  }
-  for (int64_t r = 0; r < M && j < N; ++r)
-    for (int64_t jj = j; jj < N; ++jj) {
-      T sum = accumulate ? C[r * ldc + jj] : T(0);
-      for (int64_t k = 0; k < K; ++k) sum += A[r * a_rs + k * a_ks] * B[k * ldb + jj];
-      C[r * ldc + jj] = sum;
-    }
-}
 
 // max(a, b) that returns NaN when either is NaN (as torch.logsumexp sees a NaN logit); std::max and
 // a plain `a > b ? a : b` drop a NaN unless it comes last.
@@ -177,10 +127,6 @@ MSCLR_INLINE void col_exp_sum_impl(T* __restrict__ u, const T* __restrict__ y, i
   }
 }
 
-MSCLR_MULTIVERSION void small_gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_ks,
-                                   const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
-  small_gemm_impl<float>(M, N, K, A, a_rs, a_ks, B, ldb, C, ldc, accumulate);
-}
 // float: explicit 8-wide vectors (GCC does not if-convert the scalar exp on its own). The helpers
 // are always inlined, so the vector-ABI note GCC gives for the default (SSE) clone does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -246,10 +192,6 @@ MSCLR_MULTIVERSION void col_exp_sum(float* __restrict__ u, const float* __restri
   if (r < n) col_exp_sum_impl<float>(u + r, y == nullptr ? nullptr : y + r, rows, n - r, ld, shift + r, sum + r, dot + r);
 }
 // float64 (tests, gradcheck): the same loops, compiled once.
-void small_gemm(int64_t M, int64_t N, int64_t K, const double* A, int64_t a_rs, int64_t a_ks, const double* B,
-                int64_t ldb, double* C, int64_t ldc, bool accumulate) {
-  small_gemm_impl<double>(M, N, K, A, a_rs, a_ks, B, ldb, C, ldc, accumulate);
-}
 void col_max(const double* u, int64_t rows, int64_t n, int64_t ld, double* mx) {
   col_max_impl<double>(u, rows, n, ld, mx);
 }
@@ -380,6 +322,7 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
   at::parallel_for(0, std::min(threads, items), 1, [&](int64_t, int64_t) {
     // Bounded scratch of this thread: transposed logits tiles, one converted queue tile, per-query vectors.
     // (ATen allocations, so that memory profilers see them too.)
+    const SequentialBlas sequential;  // our threads each run their own GEMMs
     at::Tensor ut_buf = at::empty({kQueueTile * LD}, opts);
     at::Tensor u2t_buf = at::empty({has_q2 ? kQueueTile * LD : 0}, opts);
     at::Tensor tile_t = at::empty({convert_tiles ? kQueueTile * D : 0}, opts);
@@ -414,11 +357,10 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
         }
         for (int64_t b = b_begin; b < b_end; ++b) {
           const int64_t i0 = b * kQueryBlock, bn = std::min(kQueryBlock, N - i0);
-          const int64_t bn16 = (bn + 15) / 16 * 16;  // padded queries give zero logits, never read
-          const int64_t x0 = so + i0;                // state index of the block's first query
+          const int64_t x0 = so + i0;  // state index of the block's first query
           // u[j][r] = queue_j . q_r / tau
-          small_gemm(tq, bn16, D, tile, D, 1, qt_p + b * D * LD, LD, ut, LD, false);
-          if (has_q2) small_gemm(tq, bn16, D, tile, D, 1, q2t_p + b * D * LD, LD, u2t, LD, false);
+          gemm_rm<T>(false, false, tq, bn, D, 1, tile, D, qt_p + b * D * LD, LD, 0, ut, LD);
+          if (has_q2) gemm_rm<T>(false, false, tq, bn, D, 1, tile, D, q2t_p + b * D * LD, LD, 0, u2t, LD);
           if (K > 0) {
             for (int64_t j = 0; j < tq; ++j) {
               const T* row = ut + j * LD;
@@ -445,7 +387,7 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
               for (T *a = st.a + x * D, *e = a + D; a < e; ++a) *a *= alpha[r];
           }
           // a[r] += sum_j exp(u_jr - m_r) queue_j, i.e. a += u^T tile (u now holds the exp-weights)
-          if (with_grad) small_gemm(bn, D, tq, ut, 1, LD, tile, D, st.a + x0 * D, D, true);
+          if (with_grad) gemm_rm<T>(true, false, bn, D, tq, 1, ut, LD, tile, D, 1, st.a + x0 * D, D);
           if (has_q2) {
             col_max(u2t, tq, bn, LD, mx.data());
             for (int64_t r = 0; r < bn; ++r) {
@@ -462,7 +404,7 @@ void infonce_cpu_impl(const at::Tensor& q, const at::Tensor& k, const at::Tensor
               if (with_grad && alpha[r] != T(1))
                 for (T *a = st.a2 + x * D, *e = a + D; a < e; ++a) *a *= alpha[r];
             }
-            if (with_grad) small_gemm(bn, D, tq, u2t, 1, LD, tile, D, st.a2 + x0 * D, D, true);
+            if (with_grad) gemm_rm<T>(true, false, bn, D, tq, 1, u2t, LD, tile, D, 1, st.a2 + x0 * D, D);
           }
         }
       }
