@@ -116,7 +116,7 @@ Graph<acc_t> build_graph(const at::Tensor& A, const at::Tensor& a_eff) {
 
 // dst[t][j][k][:D] = sum over (i, k, a) in nb(l, j) of a * src[t][i][:D]   (t < tb, j < V)
 template <typename acc_t>
-MSCLR_INLINE void spread_impl(const Graph<acc_t>& g, const Neighbours<acc_t>& nb, const acc_t* mats, int64_t l, const acc_t* src,
+void spread(const Graph<acc_t>& g, const Neighbours<acc_t>& nb, const acc_t* mats, int64_t l, const acc_t* src,
             acc_t* dst, int64_t tb, int64_t D) {
   const int64_t V = g.V, K = g.K, KD = K * D;
   if (g.dense[l]) {
@@ -144,7 +144,7 @@ MSCLR_INLINE void spread_impl(const Graph<acc_t>& g, const Neighbours<acc_t>& nb
 
 // dst[t][j][:D] = sum over (i, k, a) in nb(l, j) of a * src[t][i][k][:D]
 template <typename acc_t>
-MSCLR_INLINE void gather_impl(const Graph<acc_t>& g, const Neighbours<acc_t>& nb, const acc_t* mats, int64_t l, const acc_t* src,
+void gather(const Graph<acc_t>& g, const Neighbours<acc_t>& nb, const acc_t* mats, int64_t l, const acc_t* src,
             acc_t* dst, int64_t tb, int64_t D) {
   const int64_t V = g.V, K = g.K, KD = K * D;
   if (g.dense[l]) {
@@ -173,7 +173,7 @@ MSCLR_INLINE void gather_impl(const Graph<acc_t>& g, const Neighbours<acc_t>& nb
 // edges (v, w, k) of the layout; P rows are [t][v][(k)][D], Q rows [t][w][(k)][D], where
 // (k) is present when p_has_k / q_has_k.
 template <typename acc_t>
-MSCLR_INLINE void edge_dots_impl(const Graph<acc_t>& g, int64_t l, const acc_t* P, bool p_has_k, const acc_t* Q, bool q_has_k,
+void edge_dots(const Graph<acc_t>& g, int64_t l, const acc_t* P, bool p_has_k, const acc_t* Q, bool q_has_k,
                acc_t* G, int64_t tb, int64_t D) {
   const int64_t V = g.V, K = g.K;
   const int64_t p_row = (p_has_k ? K : 1) * D, q_row = (q_has_k ? K : 1) * D;
@@ -200,21 +200,6 @@ MSCLR_INLINE void edge_dots_impl(const Graph<acc_t>& g, int64_t l, const acc_t* 
       G[(k * V + v) * V + w] += s;
     }
 }
-
-// The aggregation loops above are plain loops over channels: compiled per CPU (MSCLR_MULTIVERSION,
-// common.h) they vectorise to the machine's width (AVX2 / AVX-512 FMA) instead of the SSE2 baseline.
-MSCLR_MULTIVERSION void spread(const Graph<float>& g, const Neighbours<float>& nb, const float* mats, int64_t l, const float* src, float* dst, int64_t tb, int64_t D) {
-  spread_impl<float>(g, nb, mats, l, src, dst, tb, D);
-}
-void spread(const Graph<double>& g, const Neighbours<double>& nb, const double* mats, int64_t l, const double* src, double* dst, int64_t tb, int64_t D) { spread_impl<double>(g, nb, mats, l, src, dst, tb, D); }
-MSCLR_MULTIVERSION void gather(const Graph<float>& g, const Neighbours<float>& nb, const float* mats, int64_t l, const float* src, float* dst, int64_t tb, int64_t D) {
-  gather_impl<float>(g, nb, mats, l, src, dst, tb, D);
-}
-void gather(const Graph<double>& g, const Neighbours<double>& nb, const double* mats, int64_t l, const double* src, double* dst, int64_t tb, int64_t D) { gather_impl<double>(g, nb, mats, l, src, dst, tb, D); }
-MSCLR_MULTIVERSION void edge_dots(const Graph<float>& g, int64_t l, const float* P, bool p_has_k, const float* Q, bool q_has_k, float* G, int64_t tb, int64_t D) {
-  edge_dots_impl<float>(g, l, P, p_has_k, Q, q_has_k, G, tb, D);
-}
-void edge_dots(const Graph<double>& g, int64_t l, const double* P, bool p_has_k, const double* Q, bool q_has_k, double* G, int64_t tb, int64_t D) { edge_dots_impl<double>(g, l, P, p_has_k, Q, q_has_k, G, tb, D); }
 
 // Channel-last copy of frames t0 .. t0+tb of sample n: out[t][v][c] = in[n][c][t0+t][v] for c < C,
 // with channel C set to one when `ones` (the bias channel); out rows have D >= C (+1) entries.
