@@ -23,7 +23,7 @@
 // FMA, BMI1/2, F16C, ...) because infonce's vector loops are written for AVX2 with FMA; batch_norm's
 // dropout hash is integer work and float products only (nothing an FMA could contract).
 // Measured together on 2026-12-06 (AVX-512 Xeon) and not kept: an x86-64-v4 clone plus clones of
-// graph_conv's aggregation loops (no gain at any encoder shape; 64->256 fwd+bwd 21 % slower).
+// graph_conv's aggregation loops (no gain beyond run-to-run noise at any encoder shape).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define MSCLR_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
