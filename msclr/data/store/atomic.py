@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -29,21 +29,26 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:
-    """Write a file atomically: readers see the old file or the new one, never a part.
-
-    durable=True also fsyncs, so the new file survives a power cut once this returns.
-    """
+def _atomic_write(path: str | Path, write: Callable[[BinaryIO], object], durable: bool) -> None:
+    """write(f) into a temporary file beside `path`, then rename it over `path`."""
     path = Path(path)
     tmp = _tmp_name(path)
     with open(tmp, "wb") as f:
-        f.write(data)
+        write(f)
         f.flush()
         if durable:
             os.fsync(f.fileno())
     os.replace(tmp, path)
     if durable:
         _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:
+    """Write a file atomically: readers see the old file or the new one, never a part.
+
+    durable=True also fsyncs, so the new file survives a power cut once this returns.
+    """
+    _atomic_write(path, lambda f: f.write(data), durable)
 
 
 def atomic_write_json(path: str | Path, obj: Any, durable: bool = True) -> None:
@@ -51,16 +56,7 @@ def atomic_write_json(path: str | Path, obj: Any, durable: bool = True) -> None:
 
 
 def atomic_save_npy(path: str | Path, array: np.ndarray, durable: bool = True) -> None:
-    path = Path(path)
-    tmp = _tmp_name(path)
-    with open(tmp, "wb") as f:
-        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
-        f.flush()
-        if durable:
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if durable:
-        _fsync_dir(path.parent)
+    _atomic_write(path, lambda f: np.save(f, np.ascontiguousarray(array), allow_pickle=False), durable)
 
 
 class AtomicArray:
