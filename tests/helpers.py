@@ -6,7 +6,7 @@ skips                            backend_unavailable -> need_backend (inside a t
                                  FUSED_CASES, the (backend, device) cases of the `fused_backend` fixture
 the Triton interpreter           run_triton_interpreter_child
 torch.compile against eager      assert_no_graph_break, assert_compiled_matches_eager
-Triton for the GPU, without one  compile_triton_for_sm90
+Triton for the GPU, without one  compile_triton_for_sm90, sm90_code_facts
 
 Triton on CPU runs under TRITON_INTERPRET=1, which Triton reads when the kernels are defined:
 setting it in this process would leak into the rest of the suite. So a kernel test file runs its
@@ -158,10 +158,13 @@ def enqueue_problem(queue_size=6, d=4, batch=3, ptr=5, dtype=torch.float32, seed
 
 
 # ----------------------------------------------------------------- Triton compiled for sm_90
-def compile_triton_for_sm90(fn, dtype: str, pointers: dict, constexprs: dict, scalars: dict | None = None):
+def compile_triton_for_sm90(
+    fn, dtype: str, pointers: dict, constexprs: dict, scalars: dict | None = None, options: dict | None = None
+):
     """`fn` (a @triton.jit kernel) through the real compiler for sm_90, with no GPU: the checks the
     interpreter skips (dot shapes, dtypes, loop bounds). `pointers` maps pointer arguments to a
-    Triton type, "x" meaning `dtype` ("fp32", "bf16"); `scalars` types other arguments (default i32).
+    Triton type, "x" meaning `dtype` ("fp32", "bf16"); `scalars` types other arguments (default i32);
+    `options` are the launch options (num_warps, num_stages).
     Skips under TRITON_INTERPRET=1 and where no ptxas for sm_90 is installed."""
     triton = pytest.importorskip("triton")
     from triton.backends.compiler import GPUTarget
@@ -178,13 +181,41 @@ def compile_triton_for_sm90(fn, dtype: str, pointers: dict, constexprs: dict, sc
         else:
             signature[arg] = (scalars or {}).get(arg, "i32")
     try:
-        compiled = triton.compile(ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", 90, 32))
+        compiled = triton.compile(
+            ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", 90, 32), options=options or {}
+        )
     except RuntimeError as e:
         if "ptxas" in str(e).lower() and "not found" in str(e).lower():
             pytest.skip(f"no ptxas for sm_90: {e}")
         raise
     assert compiled.asm.get("cubin"), fn.__name__
     return compiled
+
+
+def sm90_code_facts(compiled) -> dict:
+    """What the GPU will run, read from a `compile_triton_for_sm90` result with the tools that ship
+    in triton's wheel: tensor-core instruction counts in the SASS (HGMMA = Hopper wgmma, HMMA =
+    mma.sync), registers, and the stack bytes (register spills) from `cuobjdump -res-usage`."""
+    import tempfile
+
+    import triton
+
+    tools = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
+    if not all(os.path.exists(os.path.join(tools, t)) for t in ("cuobjdump", "nvdisasm")):
+        pytest.skip("cuobjdump / nvdisasm are not in this triton wheel")
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(compiled.asm["cubin"])
+        f.flush()
+        usage = subprocess.run([f"{tools}/cuobjdump", "-res-usage", f.name], capture_output=True, text=True).stdout
+        sass = subprocess.run([f"{tools}/nvdisasm", f.name], capture_output=True, text=True).stdout
+    found = re.search(r"REG:(\d+) STACK:(\d+)", usage)
+    assert found, usage
+    return dict(
+        hgmma=len(re.findall(r"\bHGMMA\b", sass)),
+        hmma=len(re.findall(r"\bHMMA\b", sass)),
+        registers=int(found.group(1)),
+        stack=int(found.group(2)),
+    )
 
 
 # --------------------------------------------------------------------------- Triton interpreter

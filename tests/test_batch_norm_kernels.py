@@ -17,6 +17,7 @@ from helpers import (
     compile_triton_for_sm90,
     need_backend,
     run_triton_interpreter_child,
+    sm90_code_facts,
     to,
 )
 
@@ -367,7 +368,8 @@ def test_triton_kernels_compile_for_h100(dtype):
         fn = getattr(kernels, name)
         flags = {f: True for f in ("HAS_RES", "DROPOUT", "RELU") if f in fn.arg_names}
         acc = {"ACC": triton.language.float32} if "ACC" in fn.arg_names else {}
-        compile_triton_for_sm90(fn, dtype, pointers, dict(BLOCK=1024, **flags, **acc), scalars)
+        facts = sm90_code_facts(compile_triton_for_sm90(fn, dtype, pointers, dict(BLOCK=1024, **flags, **acc), scalars))
+        assert facts["stack"] == 0, (name, facts)  # no register spills
 
 
 @pytest.mark.slow

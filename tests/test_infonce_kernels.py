@@ -14,9 +14,11 @@ import torch.nn.functional as F
 from helpers import (
     INTERPRETING,
     assert_compiled_matches_eager,
+    compile_triton_for_sm90,
     infonce_problem,
     need_backend,
     run_triton_interpreter_child,
+    sm90_code_facts,
     unit,
 )
 
@@ -387,3 +389,47 @@ def test_triton_kernels_compile_for_sm90_without_a_gpu():
     consts = dict(HAS_Q2=True, WITH_GRAD=True, TOPK=5, KP=8, BLOCK_N=tk.FINALIZE_BLOCK_N, BLOCK_D=128)
     src = ASTSource(tk._finalize, signature(tk._finalize, consts, {"topi_ptr": "*i64", "idx_ptr": "*i64"}), consts)
     triton.compile(src, target=target, options=dict(num_warps=tk.FINALIZE_WARPS))
+
+
+# The stream kernel's configurations as InfoNCE launches them: (dtype, divergence q2, top-k mining).
+SM90_CASES = [
+    pytest.param("bf16", False, 0, id="bf16-training"),  # SkeletonCLR / MS-CLR under --amp
+    pytest.param(  # AimCLR: divergence and nearest-neighbour mining
+        "bf16",
+        True,
+        1,
+        id="bf16-aimclr",
+        marks=pytest.mark.xfail(strict=True, reason="8 B of stack on sm_90 with q2 and top-k (issue 16)"),
+    ),
+    pytest.param(
+        "fp32",
+        False,
+        0,
+        id="fp32-training",
+        marks=pytest.mark.xfail(strict=True, reason="the tf32x3 path spills 144 B of stack on sm_90 (issue 16)"),
+    ),
+]
+
+
+@pytest.mark.parametrize("dtype,q2,topk", SM90_CASES)
+def test_triton_stream_on_sm90_uses_tensor_cores_and_does_not_spill(dtype, q2, topk):
+    """Proof without a GPU: the SASS that ptxas makes for sm_90 at the launch configuration has
+    tensor-core instructions (wgmma where the tile allows it) and no register spills."""
+    if "triton" not in nce_mod._FORWARD:
+        pytest.skip("triton is not installed")
+    from msclr.kernels import infonce as tk
+
+    lowp = dtype != "fp32"
+    block_n, block_q, warps, stages = tk.launch_config(lowp, q2, False)
+    consts = dict(HAS_Q2=q2, WITH_GRAD=True, TOPK=topk, KP=max(1, topk), LOWP_DOT=lowp, PRECISION="tf32x3")
+    consts.update(BLOCK_N=block_n, BLOCK_Q=block_q, BLOCK_D=128)
+    pointers = {name: "*fp32" for name in tk._stream.arg_names if name.endswith("_ptr")}
+    pointers.update(valid_ptr="*i64", topi_ptr="*i64", q_ptr="x", q2_ptr="x", queue_ptr="x")
+    compiled = compile_triton_for_sm90(
+        tk._stream, dtype, pointers, consts, {"inv_tau": "fp32"}, dict(num_warps=warps, num_stages=stages)
+    )
+    facts = sm90_code_facts(compiled)
+    assert facts["hgmma"] + facts["hmma"] > 0, facts
+    if block_n >= 64:  # wgmma needs 64-row tiles; the q2 configuration's 32 rows take mma.sync
+        assert facts["hgmma"] > 0, facts
+    assert facts["stack"] == 0, facts
