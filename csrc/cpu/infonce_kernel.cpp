@@ -73,18 +73,6 @@ MSCLR_INLINE float exp_nonpositive(float x) {
 }
 MSCLR_INLINE double exp_nonpositive(double x) { return std::exp(x); }
 
-// 32-byte vectors (GCC/Clang vector extensions): one AVX register, or two SSE ones in the default clone.
-template <typename T>
-struct Vec32;
-template <>
-struct Vec32<float> {
-  typedef float type __attribute__((vector_size(32)));
-};
-template <>
-struct Vec32<double> {
-  typedef double type __attribute__((vector_size(32)));
-};
-
 // max(a, b) that returns NaN when either is NaN (as torch.logsumexp sees a NaN logit); std::max and
 // a plain `a > b ? a : b` drop a NaN unless it comes last.
 template <typename T>
@@ -127,10 +115,11 @@ MSCLR_INLINE void col_exp_sum_impl(T* __restrict__ u, const T* __restrict__ y, i
   }
 }
 
-// float: explicit 8-wide vectors (GCC does not if-convert the scalar exp on its own). The helpers
-// are always inlined, so the vector-ABI note GCC gives for the default (SSE) clone does not apply.
+// float: explicit 8-wide vectors (GCC does not if-convert the scalar exp on its own): 32 bytes, one
+// AVX register, or two SSE ones in the default clone. The helpers are always inlined, so the
+// vector-ABI note GCC gives for the default (SSE) clone does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
-using v8f = Vec32<float>::type;
+typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 
 MSCLR_INLINE v8f load8(const float* p) {
