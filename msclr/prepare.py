@@ -79,56 +79,54 @@ def cmd_ntu(args) -> int:
     return 1 if args.strict and report.skipped else 0
 
 
-# The format importers share one runner: sub-command -> (importer in msclr.data.importers, the
-# argument naming the source, {importer keyword: argument}).
-IMPORTERS = {
-    "stgcn": (
-        "import_stgcn",
-        "data_dir",
-        dict(
-            split="split",
-            parts="parts",
-            convention="convention",
-            unit="unit",
-            dataset="name",
-            num_classes="num_classes",
-        ),
-    ),
-    "ctrgcn": (
-        "import_ctrgcn",
-        "npz",
-        dict(split="split", convention="convention", persons="persons", unit="unit", dataset="name"),
-    ),
-    "pyskl": (
-        "import_pyskl",
-        "pkl",
-        dict(convention="convention", max_persons="persons", unit="unit", dataset="name", num_classes="num_classes"),
-    ),
-    "folder": (
-        "import_folder",
-        "folder",
-        dict(
-            convention="convention",
-            unit="unit",
-            max_persons="persons",
-            dataset="name",
-            keep_first_persons="keep_first_persons",
-            normalize="normalize",
-        ),
-    ),
-}
-
-
-def cmd_import(args) -> int:
-    """Import args.format's source into args.out, derive, print the store."""
+def _import(args, importer: str, source, **options) -> int:
+    """The shared shape of the importers: import `source` into args.out, derive, print the store."""
     from .data import importers
 
-    importer, source, options = IMPORTERS[args.format]
-    kwargs = {key: getattr(args, arg) for key, arg in options.items()}
-    store = getattr(importers, importer)(getattr(args, source), args.out, overwrite=args.overwrite, **kwargs)
+    store = getattr(importers, importer)(source, args.out, overwrite=args.overwrite, **options)
     store = _maybe_derive(store, store.conventions[0], args.derive)
     print(store)
     return 0
+
+
+def cmd_stgcn(args) -> int:
+    return _import(
+        args,
+        "import_stgcn",
+        args.data_dir,
+        split=args.split,
+        parts=args.parts,
+        convention=args.convention,
+        unit=args.unit,
+        dataset=args.name,
+        num_classes=args.num_classes,
+    )
+
+
+def cmd_ctrgcn(args) -> int:
+    return _import(
+        args,
+        "import_ctrgcn",
+        args.npz,
+        split=args.split,
+        convention=args.convention,
+        persons=args.persons,
+        unit=args.unit,
+        dataset=args.name,
+    )
+
+
+def cmd_pyskl(args) -> int:
+    return _import(
+        args,
+        "import_pyskl",
+        args.pkl,
+        convention=args.convention,
+        max_persons=args.persons,
+        unit=args.unit,
+        dataset=args.name,
+        num_classes=args.num_classes,
+    )
 
 
 def cmd_estimator(args) -> int:
@@ -153,7 +151,17 @@ def cmd_folder(args) -> int:
     conv = importers.folder_convention(args.folder, args.convention)
     for target in _derive_targets(args.derive, conv):  # a bad --derive fails before anything is written
         derive.joint_matrix(conv, target)
-    return cmd_import(args)
+    return _import(
+        args,
+        "import_folder",
+        args.folder,
+        convention=args.convention,
+        unit=args.unit,
+        max_persons=args.persons,
+        dataset=args.name,
+        keep_first_persons=args.keep_first_persons,
+        normalize=args.normalize,
+    )
 
 
 def cmd_derive(args) -> int:
@@ -232,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--num-classes", type=int, default=None)
     g.add_argument("--derive", default="none", help=derive_help)
     g.add_argument("--overwrite", action="store_true")
-    g.set_defaults(func=cmd_import, format="stgcn")
+    g.set_defaults(func=cmd_stgcn)
 
     c = sub.add_parser("ctrgcn", help="CTR-GCN / SGN .npz")
     c.add_argument("--npz", required=True, type=Path)
@@ -244,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--name", default=None)
     c.add_argument("--derive", default="none", help=derive_help)
     c.add_argument("--overwrite", action="store_true")
-    c.set_defaults(func=cmd_import, format="ctrgcn")
+    c.set_defaults(func=cmd_ctrgcn)
 
     k = sub.add_parser("pyskl", help="PySKL / MMAction2 annotation .pkl")
     k.add_argument("--pkl", required=True, type=Path)
@@ -256,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--num-classes", type=int, default=None)
     k.add_argument("--derive", default="none", help=derive_help)
     k.add_argument("--overwrite", action="store_true")
-    k.set_defaults(func=cmd_import, format="pyskl")
+    k.set_defaults(func=cmd_pyskl)
 
     e = sub.add_parser("estimator", help="add a convention from per-sample pose-estimator outputs")
     e.add_argument("--store", required=True, type=Path, help="existing store (samples matched by id)")
@@ -288,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--name", default=None, help="dataset name (default: the folder's name)")
     f.add_argument("--derive", default="none", help=derive_help + "; from a user-defined convention: by joint name")
     f.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
-    f.set_defaults(func=cmd_folder, format="folder")
+    f.set_defaults(func=cmd_folder)
 
     d = sub.add_parser("derive", help="add derived conventions to a store")
     d.add_argument("--store", required=True, type=Path)
