@@ -10,6 +10,8 @@ Sub-commands:
   estimator  add a convention from per-sample pose-estimator outputs to an existing store
   folder     "bring your own": one array per sample, labels.csv, a convention file (--help: the layout)
   derive     add derived conventions (e.g. kinect_v1_20, body15) to a store (user-defined: by joint name)
+  split      add a validation split: whole subjects of a split's train part held out, to choose
+             settings on (python -m msclr.prepare split --store S --from xsub -> xsub_val)
   synthetic  the synthetic multi-skeleton dataset
 
 Each writes atomically; `python -m msclr.prepare <cmd> --help` lists the options.
@@ -194,6 +196,18 @@ def cmd_synthetic(args) -> int:
     return 0
 
 
+def cmd_split(args) -> int:
+    from .data.store import add_validation_split
+
+    subjects = [int(v) for v in args.subjects.split(",") if v] if args.subjects else None
+    info = add_validation_split(
+        args.store, args.source, args.name, args.fraction, subjects, args.seed, overwrite=args.overwrite
+    )
+    print(f"split {info['name']}: train {info['train']} / test (validation) {info['test']} samples; {info['note']}")
+    print(f"use it: python -m msclr.train ... data.split={info['name']}; python -m msclr.evaluate ... --split {info['name']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m msclr.prepare", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
@@ -308,6 +322,16 @@ def build_parser() -> argparse.ArgumentParser:
         "convention: those whose joint names it all has). Nothing derivable is an error (exit 2)",
     )
     d.set_defaults(func=cmd_derive)
+
+    v = sub.add_parser("split", help="add a validation split: hold subjects out of a split's train part")
+    v.add_argument("--store", required=True, type=Path)
+    v.add_argument("--from", dest="source", default="xsub", help="split whose train part is divided (default xsub)")
+    v.add_argument("--name", default=None, help="new split's name (default: <from>_val)")
+    v.add_argument("--fraction", type=float, default=0.2, help="share of the train subjects held out (default 0.2)")
+    v.add_argument("--subjects", default=None, help="comma-separated subjects to hold out instead of --fraction")
+    v.add_argument("--seed", type=int, default=0, help="draws the held-out subjects")
+    v.add_argument("--overwrite", action="store_true", help="replace an existing split of that name")
+    v.set_defaults(func=cmd_split)
 
     s = sub.add_parser("synthetic", help="the synthetic multi-skeleton dataset")
     s.add_argument("--out", required=True, type=Path)

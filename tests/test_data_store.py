@@ -193,3 +193,68 @@ def test_valid_lengths():
     d[0, :, :4] = 1
     d[1, 0, 2, 1, 1] = 1  # a single value in frame 2, second person
     assert valid_lengths(d).tolist() == [4, 3, 0]
+
+
+def _store_with_subjects(path, subjects):
+    n = len(subjects)
+    b = StoreBuilder.create(
+        path,
+        dataset="unit",
+        sample_ids=[f"s{i}" for i in range(n)],
+        labels=np.arange(n) % 3,
+        class_names=["a", "b", "c"],
+        splits={"xsub": {"train": list(range(n - 2)), "test": [n - 2, n - 1]}},
+        sample_info={"subject": np.asarray(subjects)},
+    )
+    b.add("ntu25", _data(n, 4, 25), np.full(n, 4))
+    return b.finish()
+
+
+def test_validation_split_holds_whole_subjects_out(tmp_path):
+    from msclr.data.store import add_validation_split
+
+    subjects = [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 9, 9]  # subject 9 is the test part
+    _store_with_subjects(tmp_path / "s", subjects)
+    info = add_validation_split(tmp_path / "s", "xsub", fraction=0.4, seed=3)
+    s = open_store(tmp_path / "s")
+    train, val = s.split("xsub_val", "train"), s.split("xsub_val", "test")
+    held = info["held_out_subjects"]
+    assert len(held) == 2 and info["name"] == "xsub_val"
+    assert sorted(train.tolist() + val.tolist()) == list(range(10))  # the source train part, divided
+    assert set(s.sample_info["subject"][val].tolist()) == set(held)
+    assert not set(s.sample_info["subject"][train].tolist()) & set(held)
+    assert s.split("xsub", "test").tolist() == [10, 11]  # the source split is untouched
+    assert "xsub_val" in s.meta["split_notes"]
+    # the same seed draws the same subjects; explicit subjects are taken as given
+    info2 = add_validation_split(tmp_path / "s", "xsub", name="again", fraction=0.4, seed=3)
+    assert info2["held_out_subjects"] == held
+    info3 = add_validation_split(tmp_path / "s", "xsub", name="two", subjects=[2])
+    assert open_store(tmp_path / "s").split("two", "test").tolist() == [2, 3] and info3["train"] == 8
+
+
+def test_validation_split_refuses_what_would_lose_or_leak(tmp_path):
+    from msclr.data.store import add_validation_split
+
+    _store_with_subjects(tmp_path / "s", [1, 1, 2, 2, 3, 3, 9, 9])
+    add_validation_split(tmp_path / "s", "xsub")
+    with pytest.raises(ValueError, match="exists"):
+        add_validation_split(tmp_path / "s", "xsub")  # no silent overwrite
+    with pytest.raises(ValueError, match=r"subjects \[9\] are not in the train part"):
+        add_validation_split(tmp_path / "s", "xsub", name="bad", subjects=[9])  # a test subject
+    with pytest.raises(ValueError, match="nothing to train on"):
+        add_validation_split(tmp_path / "s", "xsub", name="bad", subjects=[1, 2, 3])
+    with pytest.raises(ValueError, match="must not replace its source"):
+        add_validation_split(tmp_path / "s", "xsub", name="xsub", overwrite=True)
+    with pytest.raises(KeyError, match="no split nope/train"):
+        add_validation_split(tmp_path / "s", "nope")
+
+
+def test_prepare_split_command(tmp_path, capsys):
+    from msclr import prepare
+
+    _store_with_subjects(tmp_path / "s", [1, 1, 2, 2, 3, 3, 4, 4, 9, 9])
+    assert prepare.main(["split", "--store", str(tmp_path / "s"), "--subjects", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "split xsub_val: train 6 / test (validation) 2 samples" in out and "data.split=xsub_val" in out
+    assert prepare.main(["split", "--store", str(tmp_path / "s"), "--subjects", "4"]) == 2  # exists
+    assert "error: " in capsys.readouterr().err

@@ -19,12 +19,14 @@ Every file is written atomically (a temporary file in the same directory, then
 `os.replace`), and meta.json is written last, so a store is either complete or not
 opened at all. `StoreBuilder` writes a new store or adds conventions to an existing one.
 
-Modules: reader (Store, open_store), builder (StoreBuilder), atomic (the atomic writes).
+Modules: reader (Store, open_store), builder (StoreBuilder), atomic (the atomic writes),
+splits (add_validation_split: hold subjects out of a train part to choose settings on).
 """
 
 from .atomic import AtomicArray, atomic_save_npy, atomic_write_bytes, atomic_write_json
 from .builder import StoreBuilder, valid_lengths
 from .reader import FORMAT, FORMAT_VERSION, META, Store, StoreError, is_store, open_store
+from .splits import add_validation_split
 
 __all__ = [
     "FORMAT",
@@ -34,6 +36,7 @@ __all__ = [
     "Store",
     "StoreBuilder",
     "StoreError",
+    "add_validation_split",
     "atomic_save_npy",
     "atomic_write_bytes",
     "atomic_write_json",
