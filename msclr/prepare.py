@@ -204,7 +204,8 @@ def cmd_split(args) -> int:
         args.store, args.source, args.name, args.fraction, subjects, args.seed, overwrite=args.overwrite
     )
     print(f"split {info['name']}: train {info['train']} / test (validation) {info['test']} samples; {info['note']}")
-    print(f"use it: python -m msclr.train ... data.split={info['name']}; python -m msclr.evaluate ... --split {info['name']}")
+    name = info["name"]
+    print(f"use it: python -m msclr.train ... data.split={name}; python -m msclr.evaluate ... --split {name}")
     return 0
 
 
