@@ -102,7 +102,7 @@ def _stream(  # noqa: C901 - a @triton.jit kernel: its ifs are tl.constexpr spec
     kcol = tl.arange(0, KP)
     # Running top-k as an unsorted set; padding columns (>= TOPK) hold +inf and are never replaced.
     best_v = tl.where(kcol[None, :] < TOPK, neg_inf, float("inf")) + tl.zeros([BLOCK_N, KP], tl.float32)
-    best_i = tl.full([BLOCK_N, KP], -1, tl.int64)
+    best_i = tl.full([BLOCK_N, KP], -1, tl.int32)  # queue rows fit int32 (Q < 2^31): half the registers
     qcol = tl.arange(0, BLOCK_Q)
 
     for j0 in range(start, end, BLOCK_Q):
@@ -117,20 +117,18 @@ def _stream(  # noqa: C901 - a @triton.jit kernel: its ifs are tl.constexpr spec
         u = tl.where(c_ok[None, :], u, neg_inf)
 
         if TOPK > 0:
+            # A tile adds at most TOPK entries to the set, so TOPK rounds of "the tile's best replaces
+            # the set's worst if larger" are exact; a fixed, unrolled count (not a data-dependent
+            # while loop) keeps the queue loop software-pipelined (async copies of the next tiles).
             cand = tl.where(row_ok[:, None], u, neg_inf)
-            cmax = tl.max(cand, 1)
-            worst = tl.min(best_v, 1)
-            pending = tl.sum((cmax > worst).to(tl.int32), 0)
-            while pending > 0:  # rare after the first tiles: one tile max per round replaces the worst
+            for _ in tl.static_range(TOPK):
+                cmax = tl.max(cand, 1)
                 carg = tl.argmax(cand, 1)
                 wpos = tl.argmin(best_v, 1)
-                hit = (cmax > worst)[:, None] & (kcol[None, :] == wpos[:, None])
+                hit = (cmax > tl.min(best_v, 1))[:, None] & (kcol[None, :] == wpos[:, None])
                 best_v = tl.where(hit, cmax[:, None], best_v)
-                best_i = tl.where(hit, (j0 + carg).to(tl.int64)[:, None], best_i)
+                best_i = tl.where(hit, (j0 + carg)[:, None], best_i)
                 cand = tl.where(qcol[None, :] == carg[:, None], neg_inf, cand)
-                cmax = tl.max(cand, 1)
-                worst = tl.min(best_v, 1)
-                pending = tl.sum((cmax > worst).to(tl.int32), 0)
 
         m_new = _nan_maximum(m_i, _nan_max_rows(u))  # NaN sticks; +inf: lse is +inf (_finalize)
         # every logit so far -inf: the sums stay 0 (shift 0, alpha 1), not exp(-inf + inf) = NaN
@@ -171,7 +169,7 @@ def _stream(  # noqa: C901 - a @triton.jit kernel: its ifs are tl.constexpr spec
             tl.store(a2_ptr + so[:, None] * D + dcol[None, :], acc2, mask=qmask)
     if TOPK > 0:
         tl.store(topv_ptr + so[:, None] * KP + kcol[None, :], best_v, mask=row_ok[:, None])
-        tl.store(topi_ptr + so[:, None] * KP + kcol[None, :], best_i, mask=row_ok[:, None])
+        tl.store(topi_ptr + so[:, None] * KP + kcol[None, :], best_i.to(tl.int64), mask=row_ok[:, None])
 
 
 @triton.jit
@@ -341,18 +339,26 @@ def _finalize(  # noqa: C901 - a @triton.jit kernel: its ifs are tl.constexpr sp
 FINALIZE_BLOCK_N, FINALIZE_WARPS = 16, 8  # a (16, D) tile per tensor: the merge math spills at 64 rows
 
 
-def launch_config(lowp: bool, has_q2: bool, interp: bool) -> tuple[int, int, int, int]:
+def launch_config(lowp: bool, has_q2: bool, block_d: int, interp: bool) -> tuple[int, int, int, int]:
     """(BLOCK_N, BLOCK_Q, num_warps, num_stages) of _stream.
 
-    Picked from sm_90 compiles made without a GPU (shared memory within an H100's 227 KiB, fewest
-    register spills); not yet tuned by timing on a GPU.
+    Picked from sm_90 compiles made without a GPU, specialised as a real launch is (aligned
+    pointers, D a multiple of 16): tensor-core dots, the queue loads software-pipelined (async
+    copies) on the 16-bit paths, and no register spills, for D up to 256 (an fp32 queue at D > 128
+    still spills a few bytes: its "tf32x3" dots split every operand in three). Not yet tuned by
+    timing on a GPU. tests/test_infonce_kernels.py holds these facts.
     """
     if interp:
         return 16, 16, 1, 1
-    if lowp:
-        return (32 if has_q2 else 64), 64, 4, 3
-    # fp32: "tf32x3" dots stage their operands in shared memory, hence smaller queue tiles
-    return 64, 32, (8 if has_q2 else 4), 2
+    wide = block_d > 128
+    if lowp:  # wgmma needs 64-row tiles; with q2 two accumulators share the registers
+        if not has_q2:
+            return 64, 64, (8 if wide else 4), 3
+        return (32, 32, 8, 2) if wide else (64, 32, 4, 3)
+    # fp32: "tf32x3" dots (mma.sync) stage split operands in registers, hence small tiles
+    if not has_q2:
+        return (16, 16, 8, 2) if wide else (32, 32, 8, 2)
+    return 16, 16, 8, 2
 
 
 def _num_sms(device: torch.device) -> int:
@@ -409,12 +415,14 @@ def infonce_queue_forward(
     q2f = q2.float().contiguous() if q2 is not None else qf
     valid = valid.reshape(1).to(device)
 
-    block_n, block_q, warps, stages = launch_config(lowp, q2 is not None, interp)
     block_d = max(16, triton.next_power_of_2(D))
+    block_n, block_q, warps, stages = launch_config(lowp, q2 is not None, block_d, interp)
     n_blocks = triton.cdiv(N, block_n)
     tiles = triton.cdiv(Q, block_q)  # from the capacity, not `valid`: no device-to-host sync
-    # Split the queue so that small batches still fill the device; splits are merged in _finalize.
-    splits = max(1, min(tiles, triton.cdiv(2 * _num_sms(device), n_blocks)))
+    # Split the queue so that small batches still fill the device (splits are merged in _finalize):
+    # about two programs per SM, rounded down so the grid is one full wave, not a wave and a tail
+    # (rounding up gave 320 programs for 264 slots at N=4096, so 56 ran alone in a second wave).
+    splits = max(1, min(tiles, (2 * _num_sms(device)) // n_blocks))
     tiles_per_split = triton.cdiv(tiles, splits) if tiles else 0
     splits = triton.cdiv(tiles, tiles_per_split) if tiles else 1
     kp = triton.next_power_of_2(max(topk, 1))

@@ -159,12 +159,23 @@ def enqueue_problem(queue_size=6, d=4, batch=3, ptr=5, dtype=torch.float32, seed
 
 # ----------------------------------------------------------------- Triton compiled for sm_90
 def compile_triton_for_sm90(
-    fn, dtype: str, pointers: dict, constexprs: dict, scalars: dict | None = None, options: dict | None = None
+    fn,
+    dtype: str,
+    pointers: dict,
+    constexprs: dict,
+    scalars: dict | None = None,
+    options: dict | None = None,
+    divisible: Sequence[str] = (),
 ):
     """`fn` (a @triton.jit kernel) through the real compiler for sm_90, with no GPU: the checks the
     interpreter skips (dot shapes, dtypes, loop bounds). `pointers` maps pointer arguments to a
     Triton type, "x" meaning `dtype` ("fp32", "bf16"); `scalars` types other arguments (default i32);
     `options` are the launch options (num_warps, num_stages).
+
+    Specialised as a real launch is: every pointer 16-byte aligned (torch allocations are) and
+    the integer arguments in `divisible` multiples of 16 (e.g. D = 128). Without that, triton
+    cannot prove a masked 16-bit load vector-aligned and compiles scalar loads, which are
+    never turned into the pipelined async copies a real launch gets.
     Skips under TRITON_INTERPRET=1 and where no ptxas for sm_90 is installed."""
     triton = pytest.importorskip("triton")
     from triton.backends.compiler import GPUTarget
@@ -172,8 +183,10 @@ def compile_triton_for_sm90(
 
     if INTERPRETING:
         pytest.skip("TRITON_INTERPRET=1 in this process")
-    signature = {}
-    for arg in fn.arg_names:
+    signature, attrs = {}, {}
+    for i, arg in enumerate(fn.arg_names):
+        if arg in pointers or arg in divisible:
+            attrs[(i,)] = [["tt.divisibility", 16]]
         if arg in constexprs:
             signature[arg] = "constexpr"
         elif arg in pointers:
@@ -182,7 +195,7 @@ def compile_triton_for_sm90(
             signature[arg] = (scalars or {}).get(arg, "i32")
     try:
         compiled = triton.compile(
-            ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", 90, 32), options=options or {}
+            ASTSource(fn, signature, constexprs, attrs), target=GPUTarget("cuda", 90, 32), options=options or {}
         )
     except RuntimeError as e:
         if "ptxas" in str(e).lower() and "not found" in str(e).lower():
@@ -195,7 +208,9 @@ def compile_triton_for_sm90(
 def sm90_code_facts(compiled) -> dict:
     """What the GPU will run, read from a `compile_triton_for_sm90` result with the tools that ship
     in triton's wheel: tensor-core instruction counts in the SASS (HGMMA = Hopper wgmma, HMMA =
-    mma.sync), registers, and the stack bytes (register spills) from `cuobjdump -res-usage`."""
+    mma.sync), asynchronous global-to-shared copies (LDGSTS = cp.async: the software-pipelined
+    loads of the next tiles), registers, and the stack bytes (register spills) from
+    `cuobjdump -res-usage`."""
     import tempfile
 
     import triton
@@ -213,6 +228,7 @@ def sm90_code_facts(compiled) -> dict:
     return dict(
         hgmma=len(re.findall(r"\bHGMMA\b", sass)),
         hmma=len(re.findall(r"\bHMMA\b", sass)),
+        ldgsts=len(re.findall(r"\bLDGSTS\b", sass)),
         registers=int(found.group(1)),
         stack=int(found.group(2)),
     )

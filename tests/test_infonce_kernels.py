@@ -357,14 +357,8 @@ def test_triton_kernels_compile_for_sm90_without_a_gpu():
         pytest.skip("triton is not installed")
     from msclr.kernels import infonce as tk
 
-    for dtype in ("fp32", "bf16"):
-        lowp = dtype != "fp32"
-        block_n, block_q, warps, stages = tk.launch_config(lowp, True, False)
-        consts = dict(HAS_Q2=True, WITH_GRAD=True, TOPK=5, KP=8, LOWP_DOT=lowp, PRECISION="tf32x3")
-        consts.update(BLOCK_N=block_n, BLOCK_Q=block_q, BLOCK_D=128)
-        compiled = compile_triton_for_sm90(
-            tk._stream, dtype, _stream_pointers(), consts, _SCALARS, dict(num_warps=warps, num_stages=stages)
-        )
+    for dtype, block_d in (("fp32", 128), ("bf16", 128), ("fp32", 512), ("bf16", 512)):
+        compiled = _compile_stream(dtype, q2=True, topk=5, block_d=block_d)
         assert compiled.metadata.shared <= 227 * 1024, f"{dtype}: {compiled.metadata.shared} bytes of shared memory"
     consts = dict(HAS_Q2=True, WITH_GRAD=True, TOPK=5, KP=8, BLOCK_N=tk.FINALIZE_BLOCK_N, BLOCK_D=128)
     pointers = {name: "*fp32" for name in tk._finalize.arg_names if name.endswith("_ptr")}
@@ -384,43 +378,54 @@ def _stream_pointers() -> dict:
     return pointers
 
 
-# The stream kernel's configurations as InfoNCE launches them: (dtype, divergence q2, top-k mining).
+def _compile_stream(dtype: str, q2: bool, topk: int, block_d: int = 128):
+    """_stream at its launch configuration, specialised as a real launch (D a multiple of 16)."""
+    from msclr.kernels import infonce as tk
+
+    lowp = dtype != "fp32"
+    block_n, block_q, warps, stages = tk.launch_config(lowp, q2, block_d, False)
+    kp = 1 << max(0, topk - 1).bit_length()
+    consts = dict(HAS_Q2=q2, WITH_GRAD=True, TOPK=topk, KP=kp, LOWP_DOT=lowp, PRECISION="tf32x3")
+    consts.update(BLOCK_N=block_n, BLOCK_Q=block_q, BLOCK_D=block_d)
+    options = dict(num_warps=warps, num_stages=stages)
+    return compile_triton_for_sm90(tk._stream, dtype, _stream_pointers(), consts, _SCALARS, options, divisible=("D",))
+
+
+# The stream kernel's configurations as InfoNCE launches them: (dtype, divergence q2, top-k mining, D).
 SM90_CASES = [
-    pytest.param("bf16", False, 0, id="bf16-training"),  # SkeletonCLR / MS-CLR under --amp
-    pytest.param(  # AimCLR: divergence and nearest-neighbour mining
-        "bf16",
-        True,
-        1,
-        id="bf16-aimclr",
-        marks=pytest.mark.xfail(strict=True, reason="8 B of stack on sm_90 with q2 and top-k (issue 16)"),
-    ),
+    pytest.param("bf16", False, 0, 128, id="bf16-training"),  # SkeletonCLR / MS-CLR with a bf16 queue
+    pytest.param("bf16", True, 1, 128, id="bf16-aimclr"),  # AimCLR: divergence and nearest-neighbour mining
+    pytest.param("bf16", False, 16, 128, id="bf16-top16"),
+    pytest.param("bf16", False, 0, 256, id="bf16-training-d256"),
+    pytest.param("bf16", True, 1, 256, id="bf16-aimclr-d256"),
+    pytest.param("fp32", False, 0, 128, id="fp32-training"),
+    pytest.param("fp32", True, 1, 128, id="fp32-aimclr"),
     pytest.param(
         "fp32",
         False,
         0,
-        id="fp32-training",
-        marks=pytest.mark.xfail(strict=True, reason="the tf32x3 path spills 144 B of stack on sm_90 (issue 16)"),
+        256,
+        id="fp32-training-d256",
+        marks=pytest.mark.xfail(strict=True, reason="tf32x3 at D=256 spills 64 B of stack on sm_90 (issue 16)"),
     ),
 ]
 
 
-@pytest.mark.parametrize("dtype,q2,topk", SM90_CASES)
-def test_triton_stream_on_sm90_uses_tensor_cores_and_does_not_spill(dtype, q2, topk):
+@pytest.mark.parametrize("dtype,q2,topk,block_d", SM90_CASES)
+def test_triton_stream_on_sm90_uses_tensor_cores_and_does_not_spill(dtype, q2, topk, block_d):
     """Proof without a GPU: the SASS that ptxas makes for sm_90 at the launch configuration has
-    tensor-core instructions (wgmma where the tile allows it) and no register spills."""
+    tensor-core instructions (wgmma where the tile has 64 rows), the 16-bit paths load the queue
+    with asynchronous copies (the loop is software-pipelined, top-k mining included), and no
+    register spills."""
     if "triton" not in nce_mod._FORWARD:
         pytest.skip("triton is not installed")
     from msclr.kernels import infonce as tk
 
-    lowp = dtype != "fp32"
-    block_n, block_q, warps, stages = tk.launch_config(lowp, q2, False)
-    consts = dict(HAS_Q2=q2, WITH_GRAD=True, TOPK=topk, KP=max(1, topk), LOWP_DOT=lowp, PRECISION="tf32x3")
-    consts.update(BLOCK_N=block_n, BLOCK_Q=block_q, BLOCK_D=128)
-    compiled = compile_triton_for_sm90(
-        tk._stream, dtype, _stream_pointers(), consts, _SCALARS, dict(num_warps=warps, num_stages=stages)
-    )
-    facts = sm90_code_facts(compiled)
+    facts = sm90_code_facts(_compile_stream(dtype, q2, topk, block_d))
     assert facts["hgmma"] + facts["hmma"] > 0, facts
-    if block_n >= 64:  # wgmma needs 64-row tiles; the q2 configuration's 32 rows take mma.sync
+    block_n = tk.launch_config(dtype != "fp32", q2, block_d, False)[0]
+    if block_n >= 64:  # wgmma needs 64-row tiles
         assert facts["hgmma"] > 0, facts
+    if dtype != "fp32":  # fp32's tf32x3 operands go through registers (split in three), not cp.async
+        assert facts["ldgsts"] > 0, facts
     assert facts["stack"] == 0, facts
