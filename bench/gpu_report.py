@@ -566,22 +566,25 @@ def sec_train(ctx: Ctx) -> None:
     rows = ctx.table("pre-training step", "train")
     # (problem, backend, precision, compile), most wanted first: compiled steps last (their compilation is slow)
     cases = [("3 conventions", b, p, False) for p in ("fp32", "bf16") for b in ("fused", "reference")]
+    # bf16 AMP with the queue stored in bf16 too (method.queue_dtype): InfoNCE on its tensor-core path
+    cases += [("3 conventions", "fused", "bf16+queue", False)]
     cases += [("ntu25", b, "fp32", False) for b in ("fused", "aimclr_style")]
     cases += [("3 conventions", b, p, True) for b in ("fused", "reference") for p in ("fp32", "bf16")]
     for problem, backend, precision, compiled in cases:
         what = f"{problem} {backend} {precision}{' --compile' if compiled else ''}"
-        if precision == "bf16" and ctx.device == "cpu" and not cpu_has_native_bf16():
+        if precision.startswith("bf16") and ctx.device == "cpu" and not cpu_has_native_bf16():
             ctx.skip(what, "no GPU, and this CPU has no native bf16 (--amp trains in float32 here)")
             continue
         if ctx.dry and compiled:
             ctx.skip(what, "dry run: left to the GPU run (compiling the training step takes ~20 s on a CPU)")
             continue
-        if ctx.dry and precision == "bf16" and backend == "reference":
+        if ctx.dry and precision.startswith("bf16") and (backend == "reference" or precision != "bf16"):
             ctx.skip(what, "dry run: one bf16 step (fused) checks the AMP path")
             continue
         if ctx.out_of_time(what, 60.0 if compiled and not ctx.dry else 0.0):
             continue
-        flags = (["--amp"] if precision == "bf16" else []) + (["--compile"] if compiled else [])
+        flags = (["--amp"] if precision.startswith("bf16") else []) + (["--compile"] if compiled else [])
+        flags += ["method.queue_dtype=bfloat16"] if precision == "bf16+queue" else []
         flags += [f"run.compile_backend={ctx.compile_backend}"] if compiled else []
         step = trainer = None
         row = dict(problem=problem, backend=backend, precision=precision, compile=compiled, batch=batch)
@@ -606,7 +609,7 @@ def sec_train(ctx: Ctx) -> None:
                 )
                 data = next(iter(trainer.loader))
                 step = lambda t=trainer, d=data: t.train_step(d)  # noqa: E731
-                row["precision"] = trainer.amp_name
+                row["precision"] = trainer.amp_name + (", queue bf16" if precision == "bf16+queue" else "")
             row["build_s"] = time.perf_counter() - t0
             r = time_step(step, ctx.device, ctx.rounds, 0.0 if ctx.dry else 0.2)
             ctx.add(rows, **row, **r)

@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
         # AimCLR's attention drop: aimclr (as its released code computes: keeps everything),
         # threshold (as the paper describes it), random (proportional to attention)
         "drop_mode": "aimclr",
+        # the queue's storage dtype: float32 (MoCo/SkeletonCLR/AimCLR); bfloat16/float16 store it in
+        # 16 bits and give InfoNCE 16-bit queries too, so on a GPU its dots run on tensor cores
+        # (the Triton kernel's wgmma path; an fp32 queue takes the 3xTF32 path). Gradients stay fp32.
+        "queue_dtype": "float32",
     },
     "optim": {
         "epochs": 300,
@@ -89,6 +93,7 @@ INPUT_NORMS = ("stgcn", "per_person")
 DROP_MODES = ("aimclr", "threshold", "random")
 INIT_SCHEMES = ("aimclr", "torch")
 PAIRINGS = ("single", "batch", "sample", "all")
+QUEUE_DTYPES = ("float32", "bfloat16", "float16")
 STREAMS = ("joint", "motion", "bone")
 
 
@@ -157,6 +162,7 @@ def validate(cfg: DictConfig) -> None:
     check(cfg.model.input_norm in INPUT_NORMS, f"model.input_norm must be one of {INPUT_NORMS}")
     check(cfg.model.init in INIT_SCHEMES, f"model.init must be one of {INIT_SCHEMES}")
     check(cfg.method.drop_mode in DROP_MODES, f"method.drop_mode must be one of {DROP_MODES}")
+    check(cfg.method.queue_dtype in QUEUE_DTYPES, f"method.queue_dtype must be one of {QUEUE_DTYPES}")
     lo, hi = (float(v) for v in cfg.data.p_interval)
     check(0 < lo <= hi <= 1, f"data.p_interval must satisfy 0 < low <= high <= 1, got {list(cfg.data.p_interval)}")
     mc = cfg.data.min_crop

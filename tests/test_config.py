@@ -58,6 +58,8 @@ def test_errors_are_clear(tmp_path, capsys):
         parse_args(["method.pairng=all"])
     with pytest.raises(TrainError, match="method.pairing must be one of"):
         parse_args(["method.pairing=everything"])
+    with pytest.raises(TrainError, match="method.queue_dtype must be one of"):
+        parse_args(["method.queue_dtype=int8"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim: {epochs: [1\n")
     with pytest.raises(ValueError, match="bad.yaml"):

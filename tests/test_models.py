@@ -156,6 +156,43 @@ def test_moco_step_updates_queue_and_key_encoder(aimclr):
     torch.testing.assert_close(model.queue[:4].norm(dim=1), torch.ones(4))
 
 
+@pytest.mark.parametrize("aimclr", [False, True])
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_moco_with_a_bf16_queue_matches_the_fp32_queue(aimclr, backend):
+    """method.queue_dtype=bfloat16: the queue is stored in bf16, InfoNCE gets bf16 queries and keys
+    (one dtype: the kernels' tensor-core path on a GPU), the gradients arrive in fp32, and the loss
+    and gradients agree with the fp32 queue within bf16 rounding."""
+    if backend == "cpu":
+        pytest.importorskip("msclr._C")
+    table = table_of("ntu25", "coco17")
+    layout_q = torch.tensor([0, 1, 0, 1])
+    layout_k = torch.tensor([[1], [0], [1], [0]])
+    gen = torch.Generator().manual_seed(1)
+    xq = torch.randn(4, 3, 12, 25, 1, generator=gen) * table.joint_mask[layout_q][:, None, None, :, None]
+    xk = torch.randn(4, 1, 3, 12, 25, 1, generator=gen) * table.joint_mask[layout_k][:, :, None, None, :, None]
+    results = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        torch.manual_seed(0)
+        encoder = STGCNEncoder(table, persons=1, dropout=0.0, hidden_channels=4, hidden_dim=16, backend=backend)
+        model = MoCo(encoder, queue_size=64, momentum=0.9, aimclr=aimclr, backend=backend, queue_dtype=dtype)
+        assert model.queue.dtype == dtype
+        out = model(xq, layout_q, xk, layout_k, x_extreme=xq * 1.1 if aimclr else None, nn_mining=aimclr)
+        out.loss.backward()
+        assert model.queue.dtype == dtype and model.queue_ptr.item() == 4  # keys enqueued in the queue's dtype
+        grads = [p.grad for p in model.encoder_q.parameters() if p.grad is not None]
+        assert grads and all(g.dtype == torch.float32 for g in grads)
+        results[dtype] = (out.loss.detach(), torch.cat([g.flatten() for g in grads]))
+    loss32, grad32 = results[torch.float32]
+    loss16, grad16 = results[torch.bfloat16]
+    torch.testing.assert_close(loss16, loss32, rtol=2e-2, atol=2e-2)
+    assert (grad16 - grad32).norm() <= 0.05 * grad32.norm()
+
+
+def test_queue_dtype_is_checked():
+    with pytest.raises(ValueError, match="queue_dtype must be"):
+        MoCo(STGCNEncoder(table_of("ntu25"), persons=1, hidden_channels=4, hidden_dim=16), queue_dtype=torch.int8)
+
+
 # ------------------------------------------------------------------------------ AimCLR's drop
 def test_aimclr_released_mask_keeps_everything():
     """AimCLR's released DropBlock_Ske / DropBlockT_1d: `mask[mask >= keep] = 0` then

@@ -74,6 +74,7 @@ class MoCo(nn.Module):
         nn_topk: int = 1,
         drop_mode: str = "aimclr",
         init: str = "aimclr",
+        queue_dtype: torch.dtype = torch.float32,
     ):
         super().__init__()
         if drop_mode not in DROP_MODES:
@@ -89,7 +90,10 @@ class MoCo(nn.Module):
         init_weights_(self, init)
         for p in list(self.encoder_k.parameters()) + list(self.head_k.parameters()):
             p.requires_grad_(False)
-        self.register_buffer("queue", F.normalize(torch.randn(queue_size, feature_dim), dim=1))
+        if queue_dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            raise ValueError(f"queue_dtype must be float32, bfloat16 or float16, got {queue_dtype}")
+        queue = F.normalize(torch.randn(queue_size, feature_dim), dim=1).to(queue_dtype)
+        self.register_buffer("queue", queue)
         self.register_buffer("queue_ptr", torch.zeros(1, dtype=torch.int64))
         # The random initial queue counts as filled, as in MoCo/SkeletonCLR.
         self.register_buffer("queue_count", torch.tensor(queue_size, dtype=torch.int64))
@@ -170,13 +174,14 @@ class MoCo(nn.Module):
             k = self.embed_k(xk.flatten(0, 1), layout_k.flatten()).view(n, p, -1)
         extra: dict[str, Tensor] = {}
         nce = dict(valid=self.queue_count, backend=self.backend)
+        q, k = self._as_queue_dtype(q), self._as_queue_dtype(k)
         if not self.aimclr:
             out = infonce_queue(q, k, self.queue, self.tau, **nce)
             loss = out.loss
         else:
             if x_extreme is None:
                 raise ValueError("AimCLR needs the extreme view (x_extreme)")
-            qe, qed = self.embed_q(x_extreme, layout_q, with_drop=True)
+            qe, qed = (self._as_queue_dtype(t) for t in self.embed_q(x_extreme, layout_q, with_drop=True))
             # InfoNCE of the normal view and divergence of the extreme view from its distribution
             out = infonce_queue(q, k, self.queue, self.tau, q2=qe, topk=self.nn_topk if nn_mining else 0, **nce)
             div_ed = infonce_queue(q.detach(), k, self.queue, self.tau, q2=qed, **nce).divergence
@@ -190,6 +195,11 @@ class MoCo(nn.Module):
         keys = k.reshape(-1, k.shape[-1])
         self._enqueue(gather(keys) if gather is not None else keys)
         return StepOutput(loss=loss, info_nce=out.loss.detach(), extra=extra)
+
+    def _as_queue_dtype(self, x: Tensor) -> Tensor:
+        """A 16-bit queue gets 16-bit queries and keys (the kernels' tensor-core path needs every
+        operand in one dtype); the cast is differentiable, so q's gradient arrives in fp32."""
+        return x if x.dtype == self.queue.dtype else x.to(self.queue.dtype)
 
     @torch.no_grad()
     def _enqueue(self, keys: Tensor) -> None:

@@ -176,6 +176,7 @@ class Trainer:
             nn_topk=cfg.method.nn_topk,
             drop_mode=cfg.method.drop_mode,
             init=cfg.model.init,
+            queue_dtype=getattr(torch, cfg.method.queue_dtype),
         ).to(self.device)
         step_module = self.model
         if self.world > 1:
