@@ -86,7 +86,10 @@ def reference_sample(x, conv_flip, v_l, d, i, p: AugmentParams):
         hi = np.minimum(lo + 1, length - 1)
         frac = (pos - lo)[None, :, None, None]
         data = window[:, lo] + frac * (window[:, hi] - window[:, lo])
-    # 2. shear (AimCLR: R = [[1, s1[0], s2[0]], [s1[1], 1, s2[1]], [s1[2], s2[2], 1]]; out = R x)
+    # 2. optional per-axis scale (PySKL's RandomScale), then shear
+    # (AimCLR: R = [[1, s1[0], s2[0]], [s1[1], 1, s2[1]], [s1[2], s2[2], 1]]; out = R x)
+    if "scale" in d:
+        data = data * d["scale"][i][:, None, None, None]
     sh = d["shear"][i]
     R = np.array([[1, sh[0, 0], sh[0, 1]], [sh[1, 0], 1, sh[1, 1]], [sh[2, 0], sh[2, 1], 1]])
     data = np.dot(data.transpose([1, 2, 3, 0]), R.T).transpose(3, 0, 1, 2)
@@ -152,6 +155,8 @@ SINGLE_OPS = {
     "crop": only(crop_p=1.0),
     "crop_resize": only(crop_p=1.0, crop_scale=(0.5, 1.3)),
     "shear": only(shear_p=1.0),
+    "scale": only(scale_p=1.0, scale_amplitude=0.3),
+    "scale_shear": only(scale_p=0.5, shear_p=1.0),
     "flip": only(flip_p=1.0),
     "rotate": only(rotate_p=1.0),
     "time_flip": only(time_flip_p=1.0),
@@ -172,6 +177,7 @@ def test_presets_match_skeletonclr_aimclr():
     assert (normal.crop_p, normal.crop_padding_ratio, normal.crop_scale) == (1.0, 6, (1.0, 1.0))
     assert (normal.shear_p, normal.shear_amplitude) == (1.0, 0.5)
     off = ("flip_p", "rotate_p", "time_flip_p", "noise_p", "blur_p", "axis_mask_p", "joint_drop_p", "frame_drop_p")
+    off += ("scale_p",)
     assert all(getattr(normal, f) == 0.0 for f in off)
     aim = AugmentParams.aimclr()
     # AimCLR feeder/tools.py: flip p=0.5, rotation always (main 0-30 deg, others 0-1), time flip 0.5,
@@ -330,6 +336,25 @@ def test_single_augmentation_matches_reference(backend, op, table):
     assert y.shape == x.shape and y.dtype == x.dtype
     ref = reference(x, layout, drawn, params, table)
     torch.testing.assert_close(y.double(), ref, rtol=1e-5, atol=2e-6)
+
+
+def test_scale_is_drawn_only_when_used_and_keeps_the_stream():
+    """scale_p > 0 draws one more field, last: every other field, and the generator's state for a
+    run without scaling, are what they were before the option existed."""
+    base = AugmentParams.normal()
+    scaled = AugmentParams.from_dict({"preset": "normal", "scale_p": 0.5, "scale_amplitude": 0.2})
+    g0, g1 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    d0 = draw(base, 64, frames=30, joints=25, generator=g0)
+    d1 = draw(scaled, 64, frames=30, joints=25, generator=g1)
+    assert "scale" not in d0 and set(d1) == set(d0) | {"scale"}
+    for name in d0:
+        torch.testing.assert_close(d1[name], d0[name])
+    f = d1["scale"]
+    assert f.shape == (64, 3) and ((f >= 0.8) & (f <= 1.2)).all()
+    untouched = (f == 1.0).all(1)
+    assert 0 < untouched.sum() < 64  # scale_p = 0.5: some samples keep their size
+    with pytest.raises(AugmentError, match="scale_amplitude"):
+        AugmentParams(scale_p=1.0, scale_amplitude=1.0)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

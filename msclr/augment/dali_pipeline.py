@@ -6,7 +6,7 @@ filter want):
     x (C,T,V,M) --transpose--> (T,V,M,C) --reshape--> (T*V, M, C)
       --sequence_rearrange(new_order = frame*V + joint)-->   crop/resize + flip + time flip
       [second rearrange and a blend when the crop window is resized]
-      --coord_transform(MT = transforms.rotation(z, y, x) o transforms.shear)-->   geometry
+      --coord_transform(MT = transforms.rotation(z, y, x) o transforms.shear [o scale])-->   geometry
       + noise_std * (random.normal | fed unit noise)                             noise
       --reshape (T, V*M, C) "HWC"--> filter(kernel (K, 1), border="constant")    temporal blur
       * frame_keep (T,1,1,1) * joint_keep (1,V,1,1) * axis_keep (1,1,1,C)       masks
@@ -79,7 +79,7 @@ def _build_pipeline(
     gpu = device_id is not None
     dev = "gpu" if gpu else "cpu"
     gather = p.crop_p > 0 or p.flip_p > 0 or p.time_flip_p > 0
-    geometry = p.shear_p > 0 or p.rotate_p > 0
+    geometry = p.geometric
     noise_on = p.noise_p > 0
     blur_on = p.blur_p > 0
     masks = needs_masks(p)
@@ -115,7 +115,11 @@ def _build_pipeline(
 
         if geometry:
             rot = -data("rotate")  # AimCLR rotates by minus the angle (right-handed convention)
-            mt = fn.transforms.shear(shear=data("shear"))  # (3, 2) factors -> 3x4 [S | 0]
+            shear = data("shear")  # (3, 2) factors -> 3x4 [S | 0]
+            if p.scale_p > 0:  # the per-axis scale first: S diag(f) (transforms.shear(m) shears after m)
+                mt = fn.transforms.shear(fn.transforms.scale(scale=data("scale")), shear=shear)
+            else:
+                mt = fn.transforms.shear(shear=shear)
             mt = fn.transforms.rotation(mt, angle=rot[0], axis=[1.0, 0.0, 0.0])
             mt = fn.transforms.rotation(mt, angle=rot[1], axis=[0.0, 1.0, 0.0])
             mt = fn.transforms.rotation(mt, angle=rot[2], axis=[0.0, 0.0, 1.0])
@@ -339,9 +343,12 @@ class DaliAugment(plan.AugmenterBase):
             if p.interpolates:
                 feeds["idx1"] = plan.gather_index(i1, joints).to(torch.int32)
                 feeds["w"] = w.to(torch.float32).repeat_interleave(v, dim=1).reshape(n, t * v, 1, 1)
-        if p.shear_p > 0 or p.rotate_p > 0:
+        if p.geometric:
             feeds["shear"] = drawn["shear"].to(torch.float32)
             feeds["rotate"] = drawn["rotate"].to(torch.float32)
+            if p.scale_p > 0:
+                plan.check_scale_drawn(drawn, p)
+                feeds["scale"] = drawn["scale"].to(torch.float32)
         if p.noise_p > 0:
             feeds["noise_std"] = drawn["noise_std"].to(torch.float32)
             if fixed_noise:

@@ -11,7 +11,9 @@ Order of operations (AimCLR's feeder/tools.py order, per sample, on (C, T, V, M)
                        length L (L = T unless crop_scale says otherwise) at a random
                        start, resize it to T frames (linear; with L = T an exact copy)
     2. shear:          x <- S x, S = [[1, s_xy, s_xz], [s_yx, 1, s_yz], [s_zx, s_zy, 1]],
-                       s_* ~ U(-shear_amplitude, shear_amplitude)
+                       s_* ~ U(-shear_amplitude, shear_amplitude); with scale_p > 0, first
+                       x <- diag(f_x, f_y, f_z) x, f_* ~ U(1 - scale_amplitude, 1 + scale_amplitude)
+                       per axis (PySKL's RandomScale; not in SkeletonCLR/AimCLR: off by default)
     3. left/right flip: joints permuted by the convention's flip map (no sign change,
                        as AimCLR)
     4. rotation:       x <- Rz(c) Ry(b) Rx(a) x with AimCLR's matrices (each a rotation by
@@ -53,6 +55,7 @@ class AugmentError(ValueError):
 _PROBABILITIES = (
     "crop_p",
     "shear_p",
+    "scale_p",
     "flip_p",
     "rotate_p",
     "time_flip_p",
@@ -75,6 +78,9 @@ class AugmentParams:
     # 2. shear
     shear_p: float = 0.0
     shear_amplitude: float = 0.5
+    # 2. per-axis scaling before the shear (an option: body size and proportions vary by person)
+    scale_p: float = 0.0
+    scale_amplitude: float = 0.2
     # 3. left/right flip
     flip_p: float = 0.0
     # 4. rotation
@@ -124,11 +130,16 @@ class AugmentParams:
             if not 0.0 <= v <= 180.0:
                 raise AugmentError(f"AugmentParams.{f} = {v} must lie in [0, 180] degrees")
             setattr(self, f, v)
-        for f in ("joint_drop_rate", "frame_drop_rate"):
+        for f in ("joint_drop_rate", "frame_drop_rate", "scale_amplitude"):
             v = _number(getattr(self, f), f)
             if not 0.0 <= v < 1.0:
                 raise AugmentError(f"AugmentParams.{f} = {v} must lie in [0, 1)")
             setattr(self, f, v)
+
+    @property
+    def geometric(self) -> bool:
+        """Whether the 3x3 coordinate transform (scale, shear, rotation) is applied at all."""
+        return self.shear_p > 0 or self.rotate_p > 0 or self.scale_p > 0
 
     def _check_crop(self) -> None:
         """The padding ratio, and a window scale the padded sequence can hold."""
@@ -306,6 +317,7 @@ DRAWN_FIELDS = {
     "crop_start": "(N,) int64: first frame of the window in the mirror-padded sequence",
     "crop_length": "(N,) int64: window length (resized to T)",
     "shear": "(N, 3, 2) float32: [[s_xy, s_xz], [s_yx, s_yz], [s_zx, s_zy]] (zeros: no shear)",
+    "scale": "(N, 3) float32: per-axis factors (ones: no scaling); drawn only when scale_p > 0",
     "flip": "(N,) bool: left/right joint flip",
     "rotate": "(N, 3) float32: angles in degrees about x, y, z, AimCLR's sign (zeros: no rotation)",
     "time_flip": "(N,) bool: frames reversed",
@@ -404,4 +416,7 @@ def draw(
     out["frame_keep"] = ~(fd[:, None] & (torch.rand((n, frames), generator=g, device=device) < p.frame_drop_rate))
     if persons is not None:
         out["noise"] = torch.randn((n, 3, frames, joints, persons), generator=g, device=device)
+    if p.scale_p > 0:  # drawn last and only when used: runs without it keep their random stream
+        factors = 1.0 + _uniform(-p.scale_amplitude, p.scale_amplitude, (n, 3), g, device)
+        out["scale"] = torch.where(_coin(p.scale_p, n, g, device)[:, None], factors, torch.ones_like(factors)).to(f32)
     return out

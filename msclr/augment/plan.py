@@ -31,7 +31,7 @@ _REQUIRED = {
     "joint_keep": lambda n, t, v, m: (n, v),
     "frame_keep": lambda n, t, v, m: (n, t),
 }
-_OPTIONAL = {"noise": lambda n, t, v, m: (n, 3, t, v, m)}
+_OPTIONAL = {"noise": lambda n, t, v, m: (n, 3, t, v, m), "scale": lambda n, t, v, m: (n, 3)}
 
 
 def check_input(x: torch.Tensor, layout: torch.Tensor, table: LayoutTable) -> None:
@@ -59,6 +59,12 @@ def check_input(x: torch.Tensor, layout: torch.Tensor, table: LayoutTable) -> No
         raise AugmentError(
             f"augment: layout[{bad}] = {int(layout[bad])} is not a layout id of this table (0..{len(table) - 1})"
         )
+
+
+def check_scale_drawn(drawn: dict, params: AugmentParams) -> None:
+    """scale is drawn only when scale_p > 0: parameters drawn with other settings lack it."""
+    if params.scale_p > 0 and "scale" not in drawn:
+        raise AugmentError("augment.apply: scale_p > 0 but the drawn parameters have no 'scale' (draw with these params)")
 
 
 def check_drawn(drawn: dict, n: int, t: int, v: int, m: int) -> None:
@@ -166,9 +172,13 @@ def rotation_matrices(angles_deg: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 
 def geometry_matrix(drawn: dict, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(N, 3, 3): rotation after shear, Rz Ry Rx S (AimCLR's order), built in float64."""
+    """(N, 3, 3): rotation after shear, Rz Ry Rx S (AimCLR's order), built in float64; with the
+    optional per-axis scale first: Rz Ry Rx S diag(f)."""
     rx, ry, rz = rotation_matrices(drawn["rotate"])
-    return (rz @ ry @ rx @ shear_matrix(drawn["shear"])).to(dtype)
+    m = rz @ ry @ rx @ shear_matrix(drawn["shear"])
+    if "scale" in drawn:
+        m = m * drawn["scale"].to(torch.float64)[:, None, :]  # M diag(f): column j times f_j
+    return m.to(dtype)
 
 
 def blur_kernel(drawn: dict, params: AugmentParams, dtype: torch.dtype = torch.float32) -> torch.Tensor:

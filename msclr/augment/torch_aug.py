@@ -84,7 +84,8 @@ class TorchAugment(plan.AugmenterBase):
             y = y0
 
         # 2 + 4: shear then rotation, one 3x3 matrix per sample.
-        if p.shear_p > 0 or p.rotate_p > 0:
+        if p.geometric:
+            plan.check_scale_drawn(drawn, p)
             geo = plan.geometry_matrix(drawn, work)
             y = torch.bmm(geo, y.reshape(n, c, t * v * m)).reshape(n, c, t, v, m)
 
