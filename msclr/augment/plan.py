@@ -64,7 +64,7 @@ def check_input(x: torch.Tensor, layout: torch.Tensor, table: LayoutTable) -> No
 def check_scale_drawn(drawn: dict, params: AugmentParams) -> None:
     """scale is drawn only when scale_p > 0: parameters drawn with other settings lack it."""
     if params.scale_p > 0 and "scale" not in drawn:
-        raise AugmentError("augment.apply: scale_p > 0 but the drawn parameters have no 'scale' (draw with these params)")
+        raise AugmentError("augment.apply: scale_p > 0 but the drawn parameters have no 'scale' (draw with them)")
 
 
 def check_drawn(drawn: dict, n: int, t: int, v: int, m: int) -> None:
