@@ -57,6 +57,7 @@ def _mix_kernel(
     sw_c,
     HAS_BIAS: tl.constexpr,
     LOWP_DOT: tl.constexpr,
+    FP32_DOT: tl.constexpr,
     BO: tl.constexpr,
     BC: tl.constexpr,
     BJ: tl.constexpr,
@@ -97,7 +98,7 @@ def _mix_kernel(
             if LOWP_DOT:
                 acc += tl.dot(wk.to(inp.dtype.element_ty), xa.to(inp.dtype.element_ty))
             else:
-                acc += tl.dot(wk.to(tl.float32), xa, input_precision="ieee")
+                acc += tl.dot(wk.to(tl.float32), xa, input_precision=FP32_DOT)
         if HAS_BIAS:
             colsum = tl.zeros((BJ,), dtype=tl.float32)
             for s in range(deg):
@@ -128,6 +129,7 @@ def _weight_grad_kernel(
     SPLITS,
     HAS_BIAS: tl.constexpr,
     LOWP_DOT: tl.constexpr,
+    FP32_DOT: tl.constexpr,
     BO: tl.constexpr,
     BC: tl.constexpr,
     BJ: tl.constexpr,
@@ -172,7 +174,7 @@ def _weight_grad_kernel(
             if LOWP_DOT:
                 acc += tl.dot(g, tl.trans(xa.to(gy.dtype.element_ty)))
             else:
-                acc += tl.dot(g.to(tl.float32), tl.trans(xa), input_precision="ieee")
+                acc += tl.dot(g.to(tl.float32), tl.trans(xa), input_precision=FP32_DOT)
             if HAS_BIAS:
                 acc_b += tl.sum(g.to(tl.float32) * colsum[None, :], axis=1)
     base = (split * K + k) * O
@@ -195,6 +197,7 @@ def _importance_grad_kernel(
     K,
     HAS_BIAS: tl.constexpr,
     LOWP_DOT: tl.constexpr,
+    FP32_DOT: tl.constexpr,
     BV: tl.constexpr,
     BO: tl.constexpr,
     BC: tl.constexpr,
@@ -223,7 +226,7 @@ def _importance_grad_kernel(
                 if LOWP_DOT:
                     z += tl.dot(wk, xt)
                 else:
-                    z += tl.dot(wk.to(tl.float32), xt.to(tl.float32), input_precision="ieee")
+                    z += tl.dot(wk.to(tl.float32), xt.to(tl.float32), input_precision=FP32_DOT)
             if HAS_BIAS:
                 b = tl.load(bias_ptr + k * O + o, mask=o_ok, other=0.0).to(tl.float32)
                 z += b[:, None] * v_ok[None, :].to(tl.float32)
@@ -233,7 +236,7 @@ def _importance_grad_kernel(
             if LOWP_DOT:
                 G += tl.dot(tl.trans(z.to(gy.dtype.element_ty)), g)
             else:
-                G += tl.dot(tl.trans(z), g.to(tl.float32), input_precision="ieee")
+                G += tl.dot(tl.trans(z), g.to(tl.float32), input_precision=FP32_DOT)
     out = g_part + ((n * K + k) * V + v[:, None]) * V + v[None, :]
     tl.store(out, G, mask=v_ok[:, None] & v_ok[None, :])
 
@@ -255,8 +258,10 @@ _MIX_CONFIGS = _configs(
     ]
 )
 _WGRAD_CONFIGS = _configs([((32, 16, 64), 4), ((64, 32, 64), 4), ((64, 64, 64), 8), ((32, 32, 128), 4)])
-_mix_tuned = triton.autotune(_MIX_CONFIGS, key=["CI", "CO", "V", "LOWP_DOT"])(_mix_kernel)
-_wgrad_tuned = triton.autotune(_WGRAD_CONFIGS, key=["C", "O", "V", "LOWP_DOT"], reset_to_zero=[])(_weight_grad_kernel)
+_mix_tuned = triton.autotune(_MIX_CONFIGS, key=["CI", "CO", "V", "LOWP_DOT", "FP32_DOT"])(_mix_kernel)
+_wgrad_tuned = triton.autotune(_WGRAD_CONFIGS, key=["C", "O", "V", "LOWP_DOT", "FP32_DOT"], reset_to_zero=[])(
+    _weight_grad_kernel
+)
 _FIXED = {"BO": 32, "BC": 32, "BJ": 128}
 
 
@@ -292,6 +297,12 @@ def _lowp(x: torch.Tensor) -> bool:
     return x.dtype in (torch.float16, torch.bfloat16) and not _INTERPRET
 
 
+def _fp32_dot() -> str:
+    """How fp32 dots run: "tf32" (tensor cores, 10-bit mantissa inputs) when the user allowed TF32
+    for matmuls (torch.backends.cuda.matmul.allow_tf32, as torch's own matmuls do), else "ieee"."""
+    return "tf32" if torch.backends.cuda.matmul.allow_tf32 and not _INTERPRET else "ieee"
+
+
 def _check_dtype(x: torch.Tensor) -> None:
     if x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
         raise TypeError(f"masked_graph_conv (triton): x must be float32, float16 or bfloat16, got {x.dtype}")
@@ -311,13 +322,13 @@ def _mix(inp, out, w, w_strides, bias, tables, layout, L):
     args = (inp, out, w, bias if bias is not None else w, src, coef, deg, layout, CI, CO, T, V, K, L, *w_strides)
     if _INTERPRET:
         grid = mix_grid(N, T, V, CO, _FIXED)
-        _mix_kernel[grid](*args, HAS_BIAS=bias is not None, LOWP_DOT=False, **_FIXED)
+        _mix_kernel[grid](*args, HAS_BIAS=bias is not None, LOWP_DOT=False, FP32_DOT="ieee", **_FIXED)
     else:
 
         def grid(meta):
             return mix_grid(N, T, V, CO, meta)
 
-        _mix_tuned[grid](*args, HAS_BIAS=bias is not None, LOWP_DOT=_lowp(inp))
+        _mix_tuned[grid](*args, HAS_BIAS=bias is not None, LOWP_DOT=_lowp(inp), FP32_DOT=_fp32_dot())
 
 
 @on_tensor_device
@@ -369,13 +380,13 @@ def backward(grad, x, layout, A, weight, bias, importance):
         args = (x, gy, *fwd_tables, layout, gw_part, gb_part, N, C, O, T, V, K, L, splits)
         if _INTERPRET:
             grid = (triton.cdiv(O, _FIXED["BO"]) * triton.cdiv(C, _FIXED["BC"]), K, splits)
-            _weight_grad_kernel[grid](*args, HAS_BIAS=b is not None, LOWP_DOT=False, **_FIXED)
+            _weight_grad_kernel[grid](*args, HAS_BIAS=b is not None, LOWP_DOT=False, FP32_DOT="ieee", **_FIXED)
         else:
 
             def grid(meta):
                 return (triton.cdiv(O, meta["BO"]) * triton.cdiv(C, meta["BC"]), K, splits)
 
-            _wgrad_tuned[grid](*args, HAS_BIAS=b is not None, LOWP_DOT=_lowp(x))
+            _wgrad_tuned[grid](*args, HAS_BIAS=b is not None, LOWP_DOT=_lowp(x), FP32_DOT=_fp32_dot())
         gw = gw_part.sum(0)
         if b is not None:
             gb = gb_part.sum(0)
@@ -386,7 +397,7 @@ def backward(grad, x, layout, A, weight, bias, importance):
             blocks = dict(BO=32, BC=32) if _INTERPRET else dict(BO=32, BC=32, num_warps=4)
             _importance_grad_kernel[(N, K)](
                 x, gy, w, b if b is not None else w, g_part, C, O, T, V, K,
-                HAS_BIAS=b is not None, LOWP_DOT=_lowp(x), BV=BV, **blocks,
+                HAS_BIAS=b is not None, LOWP_DOT=_lowp(x), FP32_DOT=_fp32_dot(), BV=BV, **blocks,
             )  # fmt: skip
             # summed per layout by masked reductions, not index_add_ (atomics on a GPU: run-to-run
             # different sums); invalid layout ids match no mask, so they add nothing without a sync
