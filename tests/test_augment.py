@@ -355,6 +355,9 @@ def test_scale_is_drawn_only_when_used_and_keeps_the_stream():
     assert 0 < untouched.sum() < 64  # scale_p = 0.5: some samples keep their size
     with pytest.raises(AugmentError, match="scale_amplitude"):
         AugmentParams(scale_p=1.0, scale_amplitude=1.0)
+    # the preset: SkeletonCLR's normal view plus scaling by U(0.8, 1.2) on every sample
+    preset = AugmentParams.preset("normal_scale")
+    assert preset == AugmentParams.from_dict({"preset": "normal", "scale_p": 1.0, "scale_amplitude": 0.2})
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

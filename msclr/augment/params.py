@@ -186,6 +186,12 @@ class AugmentParams:
         return cls(crop_p=1.0, crop_padding_ratio=6, shear_p=1.0, shear_amplitude=0.5, name="normal")
 
     @classmethod
+    def normal_scale(cls) -> AugmentParams:
+        """The normal view plus PySKL's RandomScale (every axis x U(0.8, 1.2)): body size and
+        proportions, a person's constant cue, differ between the two views of a sample."""
+        return dataclasses.replace(cls.normal(), scale_p=1.0, scale_amplitude=0.2, name="normal_scale")
+
+    @classmethod
     def aimclr(cls) -> AugmentParams:
         """AimCLR's `_strong_aug` exactly: normal + flip, rotation, time flip, noise, blur, axis mask.
 
@@ -225,7 +231,13 @@ class AugmentParams:
 
     @classmethod
     def preset(cls, name: str) -> AugmentParams:
-        presets = {"none": cls.none, "normal": cls.normal, "aimclr": cls.aimclr, "extreme": cls.extreme}
+        presets = {
+            "none": cls.none,
+            "normal": cls.normal,
+            "normal_scale": cls.normal_scale,
+            "aimclr": cls.aimclr,
+            "extreme": cls.extreme,
+        }
         if name not in presets:
             raise AugmentError(f"unknown augmentation preset {name!r}; available: {sorted(presets)}")
         return presets[name]()
