@@ -171,7 +171,7 @@ def assert_finished(out: Path, steps: int) -> dict:
 def test_pairings_and_aimclr(tmp_path, synthetic, monkeypatch, mode):
     """Each pairing draws the positives it names; AimCLR (with mode all) adds its divergence terms."""
     aimclr = mode == "all"
-    extra = ["method.name=aimclr", "method.nn_epoch=0"] if aimclr else []
+    extra = ["method.name=aimclr", "method.nn_epoch=0"] if aimclr else ["method.name=skeletonclr"]
     pairs = spy(monkeypatch, trainer, "make_pairs")
     steps = spy(monkeypatch, train.Trainer, "train_step")
     assert (
