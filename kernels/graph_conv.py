@@ -27,6 +27,8 @@ neighbours) instead of reading out of bounds: checking them would need a host sy
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 import triton
 import triton.language as tl
@@ -269,22 +271,47 @@ def _next_pow2(v: int) -> int:
     return 1 << max(4, (v - 1).bit_length())
 
 
+# Sort order, int32 sources and degrees of A's nonzero pattern, per adjacency tensor: they depend
+# on the pattern only (not on the learned importance), and building them takes ~15 small launches,
+# three times per layer and step. Keyed by the tensor (a weak reference: a freed tensor whose id is
+# reused cannot hit) and its version counter (an in-place change of A rebuilds them).
+_PATTERNS: dict[tuple[int, bool], tuple] = {}
+_PATTERNS_MAX = 256
+
+
+def _pattern_tables(A: torch.Tensor, transposed: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    key = (id(A), transposed)
+    try:
+        version = A._version
+    except RuntimeError:  # inference-mode tensors keep no version counter: no caching
+        version = None
+    hit = _PATTERNS.get(key)
+    if version is not None and hit is not None and hit[0]() is A and hit[1] == version:
+        return hit[2]
+    pattern = A != 0
+    if not transposed:
+        pattern = pattern.transpose(2, 3)
+    order = torch.sort((~pattern).to(torch.uint8), dim=-1, stable=True).indices
+    tables = (order, order.to(torch.int32).contiguous(), pattern.sum(-1).amax(-1).to(torch.int32).contiguous())
+    if version is not None:
+        if len(_PATTERNS) >= _PATTERNS_MAX:
+            _PATTERNS.clear()
+        _PATTERNS[key] = (weakref.ref(A), version, tables)
+    return tables
+
+
 def neighbour_tables(A: torch.Tensor, a_eff: torch.Tensor, transposed: bool):
     """(src int32, coef float32, deg int32) for aggregating along A; no host synchronisation.
 
     Not transposed (forward): destination w, sources v with coefficient A_eff[l,k,v,w].
     Transposed (gradient of x): destination v, sources w with coefficient A_eff[l,k,v,w].
     src/coef are (L, K, V, V) with each row's nonzeros first (in joint order); deg (L, K) is the
-    largest number of nonzeros of a row, which bounds the kernels' neighbour loops.
+    largest number of nonzeros of a row, which bounds the kernels' neighbour loops. Only coef
+    (one gather) is computed per call; the rest is cached per A (`_pattern_tables`).
     """
-    pattern = A != 0
-    mat = a_eff
-    if not transposed:
-        pattern, mat = pattern.transpose(2, 3), mat.transpose(2, 3)
-    order = torch.sort((~pattern).to(torch.uint8), dim=-1, stable=True).indices
-    src = order.to(torch.int32).contiguous()
+    order, src, deg = _pattern_tables(A, transposed)
+    mat = a_eff if transposed else a_eff.transpose(2, 3)
     coef = torch.gather(mat.float(), -1, order).contiguous()  # zero beyond the row's degree
-    deg = pattern.sum(-1).amax(-1).to(torch.int32).contiguous()
     return src, coef, deg
 
 

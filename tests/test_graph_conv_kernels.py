@@ -19,6 +19,7 @@ from helpers import (
     assert_compiled_matches_eager,
     compile_triton_for_sm90,
     graph_conv_problem,
+    layout_table,
     need_backend,
     run_triton_interpreter_child,
     sm90_code_facts,
@@ -89,6 +90,36 @@ def test_triton_grid_keeps_samples_on_the_unbounded_dimension():
     for meta in metas:
         grid = kernels.mix_grid(200_000, 300, 50, 256, meta)
         assert grid[0] == 200_000 and max(grid[1:]) <= 65535, (meta, grid)
+
+
+def test_triton_neighbour_tables_are_cached_per_adjacency_and_version():
+    """The pattern-only tables (sources, degrees) are built once per A; the coefficients follow the
+    importance every call; an in-place change of A, or another tensor, rebuilds them."""
+    kernels = pytest.importorskip("msclr.kernels.graph_conv")
+    A = layout_table(("ntu25", "kinect_v1_20")).A.clone()
+    imp = torch.rand(A.shape)
+
+    def fresh(A, a_eff, transposed):  # the tables built from scratch, as before the cache
+        pattern, mat = (A != 0), a_eff
+        if not transposed:
+            pattern, mat = pattern.transpose(2, 3), mat.transpose(2, 3)
+        order = torch.sort((~pattern).to(torch.uint8), dim=-1, stable=True).indices
+        return order.int(), torch.gather(mat, -1, order), pattern.sum(-1).amax(-1).int()
+
+    for transposed in (False, True):
+        first = kernels.neighbour_tables(A, A * imp, transposed)
+        again = kernels.neighbour_tables(A, A * 2 * imp, transposed)
+        assert again[0] is first[0] and again[2] is first[2]  # cached
+        for got, want in zip(again, fresh(A, A * 2 * imp, transposed)):
+            torch.testing.assert_close(got, want)
+    A[0, 0, 0, 1] = 0.5 if A[0, 0, 0, 1] == 0 else 0.0  # in place: the pattern changes
+    for transposed in (False, True):
+        rebuilt = kernels.neighbour_tables(A, A * imp, transposed)
+        assert rebuilt[0] is not first[0]
+        for got, want in zip(rebuilt, fresh(A, A * imp, transposed)):
+            torch.testing.assert_close(got, want)
+    other = A.clone()  # same values, another tensor: its own entry
+    assert kernels.neighbour_tables(other, other * imp, True)[0] is not rebuilt[0]
 
 
 @pytest.mark.gpu
