@@ -1,6 +1,17 @@
-"""python -m msclr.reproduce utd-mhad: a small, real test of the paper's claim on UTD-MHAD.
+"""python -m msclr.reproduce: the README's learning claims, rerun with one command each.
 
     python -m msclr.reproduce utd-mhad --raw path/to/utd_mhad --out runs/utd_repro
+    python -m msclr.reproduce quick-start --out runs/quickstart_repro [--validation]
+
+quick-start: the default run (configs/synthetic.yaml, the embedded synthetic data) for each seed
+of --seeds, its linear and k-NN probes, and the random-init floor of the same seed (same
+architecture, random weights, BatchNorm statistics from the train part); results.md gives mean
+± std and the paired pre-trained-minus-floor differences. --validation runs it on the xsub_val
+split instead (subjects 5 and 6 of the 7 training subjects held out, the test subjects unseen):
+the split the quick start's settings were chosen on. Trailing key=value arguments override the
+config (e.g. method.name=skeletonclr aug.normal=normal to compare).
+
+utd-mhad: a small, real test of the paper's claim on UTD-MHAD.
 
 Cross-subject split (subjects 1,3,5,7 train / 2,4,6,8 test). The Kinect v1 skeletons
 (kinect_v1_20, ST-GCN pre-normalised unless --coordinates camera) plus two conventions
@@ -83,14 +94,14 @@ def _pretrain(name: str, store: Path, out: Path, args, conventions: list[str], p
     return path, minutes
 
 
-def _evaluate(protocol: str, ckpt: Path, out: Path, extra: list[str], plots: bool = True) -> dict:
+def _evaluate(protocol: str, ckpt: Path, out: Path, extra: list[str], plots: bool = True, split: str = "xsub") -> dict:
     from .evaluate import __main__ as ev
 
     report = out / "report.json"
     if report.is_file():
         return json.loads(report.read_text())
     flags = [] if plots else ["--no-plots"]
-    args = ev.parse_args([protocol, "--ckpt", str(ckpt), "--out", str(out), "--split", "xsub", *flags, *extra])
+    args = ev.parse_args([protocol, "--ckpt", str(ckpt), "--out", str(out), "--split", split, *flags, *extra])
     return ev.run(args)
 
 
@@ -180,17 +191,34 @@ def _stats(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def _cell(per_seed: dict[int, dict], name: str, key: str, scale: float = 100.0) -> str:
+    """'**mean ± std** (seed values)' of one result over the seeds, '-' where a seed lacks it."""
+    vals = [per_seed[s][name].get(key) for s in per_seed]
+    if any(v is None for v in vals):
+        return "-"
+    m, sd = _stats([scale * v for v in vals])
+    each = " / ".join(f"{scale * v:.1f}" for v in vals)
+    return f"**{m:.1f} ± {sd:.1f}** ({each})"
+
+
+def _paired(per_seed: dict[int, dict], name: str, base: str, key: str, label: str) -> str:
+    """The paired difference name - base (same seed, data and budget) and whether its mean exceeds
+    two standard errors of the seed spread."""
+    diffs = [100 * (per_seed[s][name][key] - per_seed[s][base][key]) for s in per_seed]
+    m, sd = _stats(diffs)
+    verdict = "exceeds" if len(diffs) > 1 and abs(m) > 2 * sd / len(diffs) ** 0.5 else "is within"
+    return (
+        f"- {label}, {key}: {m:+.1f} ± {sd:.1f} points over {len(diffs)} seeds "
+        f"(each: {', '.join(f'{d:+.1f}' for d in diffs)}); the mean {verdict} two standard errors of the seed spread"
+    )
+
+
 def _table(per_seed: dict[int, dict], args, minutes: float) -> str:
     seeds = list(per_seed)
     names = list(next(iter(per_seed.values())))
 
-    def cell(name, key, scale=100.0):
-        vals = [per_seed[s][name].get(key) for s in seeds]
-        if any(v is None for v in vals):
-            return "-"
-        m, sd = _stats([scale * v for v in vals])
-        each = " / ".join(f"{scale * v:.1f}" for v in vals)
-        return f"**{m:.1f} ± {sd:.1f}** ({each})"
+    def cell(name, key):
+        return _cell(per_seed, name, key)
 
     lines = [
         f"UTD-MHAD cross-subject (432 train / 432 test), {args.coordinates} coordinates, SkeletonCLR, "
@@ -218,15 +246,108 @@ def _table(per_seed: dict[int, dict], args, minutes: float) -> str:
         if not name.startswith("multi"):
             continue
         for key in ("linear", "knn"):
-            diffs = [100 * (per_seed[s][name][key] - per_seed[s]["single"][key]) for s in seeds]
-            m, sd = _stats(diffs)
-            verdict = "exceeds" if abs(m) > 2 * sd / max(len(diffs), 1) ** 0.5 and len(diffs) > 1 else "is within"
-            lines.append(
-                f"- {LABELS[name]} minus single-skeleton, {key}: {m:+.1f} ± {sd:.1f} points over "
-                f"{len(diffs)} seeds (each: {', '.join(f'{d:+.1f}' for d in diffs)}); the mean {verdict} two "
-                "standard errors of the seed spread"
-            )
+            lines.append(_paired(per_seed, name, "single", key, f"{LABELS[name]} minus single-skeleton"))
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------ quick start
+QUICK_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "synthetic.yaml"
+VALIDATION = {"source": "xsub", "name": "xsub_val", "fraction": 0.3, "seed": 0}  # holds out subjects 5 and 6
+
+
+def _quick_store(out: Path, validation: bool) -> tuple[Path, str]:
+    """The quick start's synthetic data (as the default run generates it), once for every seed;
+    with `validation`, its xsub_val split added."""
+    from . import config as cfglib
+    from .data.store import add_validation_split, is_store
+    from .data.synthetic import synthetic_store_from_config
+
+    store = out / "store"
+    if not is_store(store):
+        synthetic_store_from_config(store, cfglib.load([QUICK_CONFIG]).data.synthetic)
+    if not validation:
+        return store, "xsub"
+    from .data.store import open_store
+
+    if VALIDATION["name"] not in open_store(store).splits:
+        info = add_validation_split(store, **VALIDATION)
+        log.info("validation split: %s", info["note"])
+    return store, VALIDATION["name"]
+
+
+def _quick_pretrain(out: Path, store: Path, split: str, seed: int, args) -> tuple[Path, float]:
+    from . import checkpoint_io, train
+
+    run = out / "pretrained"
+    ckpt = run / "last.pt"
+    argv = ["--data", str(store), "--out", str(run), "--seed", str(seed), f"data.split={split}"]
+    argv += (["--epochs", str(args.epochs)] if args.epochs else []) + (["--amp"] if not args.no_amp else [])
+    argv += list(args.overrides)
+    if ckpt.is_file():
+        done = checkpoint_io.load(ckpt)
+        if done["epoch"] >= done["config"]["optim"]["epochs"]:
+            log.info("seed %d: pre-training already finished (%s)", seed, ckpt)
+            return ckpt, done.get("minutes", float("nan"))
+        argv += ["--resume", str(ckpt)]
+    else:
+        argv += ["--overwrite"]
+    _, cfg = train.parse_args(argv)
+    t0 = time.perf_counter()
+    trainer = train.Trainer(cfg)
+    path = trainer.run()
+    if trainer.stop_signal is not None:
+        raise KeyboardInterrupt(f"seed {seed}: stopped by a signal; run the command again to continue")
+    minutes = (time.perf_counter() - t0) / 60
+    state = checkpoint_io.load(path)
+    state["minutes"] = minutes
+    train.save_checkpoint(path, state)
+    return path, minutes
+
+
+def quick_start(args) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_all = time.perf_counter()
+    store, split = _quick_store(out, args.validation)
+    per_seed: dict[int, dict] = {}
+    for seed in args.seeds:
+        sout = out / f"seed{seed}"
+        ckpt, minutes = _quick_pretrain(sout, store, split, seed, args)
+        res = {}
+        for name, extra in (("random", ["--random-init"]), ("pretrained", [])):
+            common = ["--seed", str(seed), *extra]
+            lin = _evaluate("linear", ckpt, sout / f"{name}_linear", common, split=split, plots=False)
+            knn = _evaluate("knn", ckpt, sout / f"{name}_knn", common, split=split, plots=False)
+            res[name] = {"linear": lin["result"]["top1"], "linear_train": lin["result"].get("train_top1"),
+                         "knn": knn["result"]["top1"]}  # fmt: skip
+        res["pretrained"]["minutes"] = minutes
+        res["pretrained"]["loss_first"], res["pretrained"]["loss_last"] = _loss_curve(ckpt)
+        per_seed[seed] = res
+    minutes = (time.perf_counter() - t_all) / 60
+    lines = [
+        f"Quick start (configs/synthetic.yaml{', ' + ' '.join(args.overrides) if args.overrides else ''}), "
+        f"split {split} ({'validation: subjects 5, 6 held out of the train part' if args.validation else 'test'}), "
+        f"seeds {', '.join(map(str, per_seed))} (mean ± sample std, then each seed); total {minutes:.1f} min",
+        "",
+        "| encoder | linear top-1 | k-NN top-1 | loss, first -> last epoch | pre-training (min) |",
+        "|---|---|---|---|---:|",
+        f"| random init (floor) | {_cell(per_seed, 'random', 'linear')} | {_cell(per_seed, 'random', 'knn')} | - | - |",
+    ]
+    rows = [per_seed[s]["pretrained"] for s in per_seed]
+    loss = " / ".join(f"{r['loss_first']:.2f} -> {r['loss_last']:.2f}" for r in rows)
+    lines.append(
+        f"| pre-trained | {_cell(per_seed, 'pretrained', 'linear')} | {_cell(per_seed, 'pretrained', 'knn')} | "
+        f"{loss} | {_stats([r['minutes'] for r in rows])[0]:.1f} |"
+    )
+    lines.append("")
+    lines += [_paired(per_seed, "pretrained", "random", key, "pre-trained minus floor") for key in ("linear", "knn")]
+    table = "\n".join(lines) + "\n"
+    (out / "results.md").write_text(table)
+    (out / "results.json").write_text(
+        json.dumps({"per_seed": per_seed, "args": vars(args), "minutes": minutes}, indent=2, default=str)
+    )
+    print("\n" + table)
+    return 0
 
 
 def _plot(per_seed: dict[int, dict], path: Path) -> None:
@@ -279,7 +400,16 @@ def main(argv=None) -> int:
         default="normalized",
         help="ST-GCN pre-normalised skeletons (default) or the files' camera-space coordinates",
     )
+    q = sub.add_parser("quick-start", help="the default run and its random-init floor over seeds")
+    q.add_argument("--out", default="runs/quickstart_repro", type=Path)
+    q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one run and one floor per seed")
+    q.add_argument("--epochs", type=int, default=None, help="pre-training epochs (default: the config's)")
+    q.add_argument("--validation", action="store_true", help="on the xsub_val split (the settings' choice)")
+    q.add_argument("--no-amp", action="store_true", help="train in float32 (the quick start uses --amp)")
+    q.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. method.name=skeletonclr")
     args = ap.parse_args(argv)
+    if args.cmd == "quick-start":
+        return quick_start(args)
     if not args.raw.is_dir():
         ap.error(f"--raw {args.raw}: no such directory")
     return utd_mhad(args)

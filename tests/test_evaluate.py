@@ -280,6 +280,34 @@ def test_utd_mhad_reproduction_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert report.stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
+def test_quick_start_reproduction_on_the_validation_split_runs_and_resumes(tmp_path):
+    """reproduce quick-start --validation with a tiny budget: the xsub_val split is made in its own
+    store (subjects 5 and 6 held out), pre-training and every probe run on it, the table pairs each
+    seed with its floor, and a second invocation reuses the finished stages."""
+    from msclr import reproduce
+    from msclr.data import open_store
+
+    argv = ["quick-start", "--out", str(tmp_path), "--seeds", "0", "--epochs", "1", "--validation",
+            "optim.batch_size=16", "data.frames=8"]  # fmt: skip
+    assert reproduce.main(argv) == 0
+    store = open_store(tmp_path / "store")
+    val = store.split("xsub_val", "test")
+    assert sorted(set(store.sample_info["subject"][val].tolist())) == [5, 6]
+    ck = torch.load(tmp_path / "seed0" / "pretrained" / "last.pt", weights_only=True)
+    assert ck["config"]["data"]["split"] == "xsub_val" and ck["config"]["method"]["name"] == "aimclr"
+    table = (tmp_path / "results.md").read_text()
+    assert "| random init (floor) | **" in table and "| pre-trained | **" in table
+    assert "pre-trained minus floor, linear" in table and "split xsub_val" in table
+    res = json.loads((tmp_path / "results.json").read_text())["per_seed"]["0"]
+    assert all(0 <= res[n][k] <= 1 for n in ("random", "pretrained") for k in ("linear", "knn"))
+    report = tmp_path / "seed0" / "pretrained_linear" / "report.json"
+    assert json.loads(report.read_text())["split"] == "xsub_val"
+    before = report.stat().st_mtime_ns
+    assert reproduce.main(argv) == 0  # finished stages are skipped
+    assert report.stat().st_mtime_ns == before
+
+
 # ------------------------------------------------------------------------------ the linear probe
 def _clusters(seed: int, n: int = 600, d: int = 64, classes: int = 12, scale: float = 1.0):
     """Gaussian class clusters with features of very different scales and a common offset (as
