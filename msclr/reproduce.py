@@ -325,7 +325,7 @@ def quick_start(args) -> int:
         per_seed[seed] = res
     minutes = (time.perf_counter() - t_all) / 60
     lines = [
-        f"Quick start (configs/synthetic.yaml{', ' + ' '.join(args.overrides) if args.overrides else ''}), "
+        f"Quick start ({' '.join(['configs/synthetic.yaml', *args.overrides])}), "
         f"split {split} ({'validation: subjects 5, 6 held out of the train part' if args.validation else 'test'}), "
         f"seeds {', '.join(map(str, per_seed))} (mean ± sample std, then each seed); total {minutes:.1f} min",
         "",
