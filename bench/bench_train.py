@@ -68,6 +68,9 @@ def _msclr_trainer(
             f"data.persons={M}",
             f"method.queue_size={queue}",
             "method.pairing=" + ("single" if len(conventions) == 1 else "batch"),
+            # SkeletonCLR's step, as the aimclr_style baseline: pinned, not the quick start's method
+            "method.name=skeletonclr",
+            "aug.normal=normal",
             "data.split=all",  # a speed bench: every one of the 128 samples
             *extra,
         ]
