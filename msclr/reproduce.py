@@ -48,7 +48,6 @@ CONFIG = Path(__file__).resolve().parent.parent / "configs" / "utd_mhad.yaml"  #
 
 
 def _pretrain(name: str, store: Path, out: Path, args, conventions: list[str], pairing: str) -> tuple[Path, float]:
-    from . import checkpoint_io, train
 
     ckpt = out / name / "last.pt"
     argv = [
@@ -72,21 +71,31 @@ def _pretrain(name: str, store: Path, out: Path, args, conventions: list[str], p
         f"method.single_convention={conventions[0]}",
         f"method.queue_size={args.queue}",
     ]
+    return _train_resumable(argv, ckpt, name)
+
+
+def _train_resumable(argv: list[str], ckpt: Path, label: str) -> tuple[Path, float]:
+    """Pre-train (`python -m msclr.train` arguments) into ckpt's folder: skipped when ckpt has run
+    its epochs, resumed when it has not, started afresh when it is absent (a stage stopped before
+    its first checkpoint). Returns the checkpoint and the minutes it took (kept in it)."""
+    from . import checkpoint_io, train
+
+    epochs = int(train.parse_args([*argv, "--overwrite"])[1].optim.epochs)  # parsing writes nothing
     if ckpt.is_file():
         done = checkpoint_io.load(ckpt)
-        if done["epoch"] >= args.epochs:
-            log.info("%s: pre-training already finished (%s)", name, ckpt)
+        if done["epoch"] >= epochs:
+            log.info("%s: pre-training already finished (%s)", label, ckpt)
             return ckpt, done.get("minutes", float("nan"))
-        argv += ["--resume", str(ckpt)]
-    else:  # a stage stopped before its first checkpoint starts again
-        argv += ["--overwrite"]
+        argv = [*argv, "--resume", str(ckpt)]
+    else:
+        argv = [*argv, "--overwrite"]
     _, cfg = train.parse_args(argv)
     t0 = time.perf_counter()
     trainer = train.Trainer(cfg)
-    log.info("%s: pre-training %d epochs of %d samples (%s)", name, args.epochs, len(trainer.dataset), pairing)
+    log.info("%s: pre-training %d epochs of %d samples (%s)", label, epochs, len(trainer.dataset), cfg.method.name)
     path = trainer.run()
     if trainer.stop_signal is not None:
-        raise KeyboardInterrupt(f"{name}: stopped by a signal; run the command again to continue")
+        raise KeyboardInterrupt(f"{label}: stopped by a signal; run the command again to continue")
     minutes = (time.perf_counter() - t0) / 60
     state = checkpoint_io.load(path)
     state["minutes"] = minutes  # kept for the table; resume reads the rest as usual
@@ -276,32 +285,10 @@ def _quick_store(out: Path, validation: bool) -> tuple[Path, str]:
 
 
 def _quick_pretrain(out: Path, store: Path, split: str, seed: int, args) -> tuple[Path, float]:
-    from . import checkpoint_io, train
-
     run = out / "pretrained"
-    ckpt = run / "last.pt"
     argv = ["--data", str(store), "--out", str(run), "--seed", str(seed), f"data.split={split}"]
     argv += (["--epochs", str(args.epochs)] if args.epochs else []) + (["--amp"] if not args.no_amp else [])
-    argv += list(args.overrides)
-    if ckpt.is_file():
-        done = checkpoint_io.load(ckpt)
-        if done["epoch"] >= done["config"]["optim"]["epochs"]:
-            log.info("seed %d: pre-training already finished (%s)", seed, ckpt)
-            return ckpt, done.get("minutes", float("nan"))
-        argv += ["--resume", str(ckpt)]
-    else:
-        argv += ["--overwrite"]
-    _, cfg = train.parse_args(argv)
-    t0 = time.perf_counter()
-    trainer = train.Trainer(cfg)
-    path = trainer.run()
-    if trainer.stop_signal is not None:
-        raise KeyboardInterrupt(f"seed {seed}: stopped by a signal; run the command again to continue")
-    minutes = (time.perf_counter() - t0) / 60
-    state = checkpoint_io.load(path)
-    state["minutes"] = minutes
-    train.save_checkpoint(path, state)
-    return path, minutes
+    return _train_resumable([*argv, *args.overrides], run / "last.pt", f"seed {seed}")
 
 
 def quick_start(args) -> int:
