@@ -678,6 +678,10 @@ def test_bad_inputs_rejected(backend, table):
         aug.apply(x, layout, {k: v for k, v in drawn.items() if k != "flip"})
     with pytest.raises(AugmentError, match="crop window"):
         aug.apply(x, layout, {**drawn, "crop_start": torch.full((4,), 5)})
+    # parameters drawn without scaling, applied by an augmenter that scales: the field is missing
+    scaled = augmenter(backend, AugmentParams.preset("normal_scale"), table)
+    with pytest.raises(AugmentError, match=r"lack field\(s\) \['scale'\]"):
+        scaled.apply(x, layout, drawn)
 
 
 # ---- GPU (skipped here: no GPU on the development machine) -----------------------------------

@@ -232,7 +232,7 @@ class DaliAugment(plan.AugmenterBase):
         """Apply fixed parameters. With drawn["noise"] the noise is fed in (exact); otherwise DALI draws it."""
         plan.check_input(x, layout, self.table)
         n, _, t, v, m = x.shape
-        plan.check_drawn(drawn, n, t, v, m)
+        plan.check_drawn(drawn, self.params, n, t, v, m)
         drawn = {k: val.cpu() for k, val in drawn.items()}
         plan.check_crop(drawn, self.params, t)
         return self._run(x, layout, drawn)
@@ -347,7 +347,6 @@ class DaliAugment(plan.AugmenterBase):
             feeds["shear"] = drawn["shear"].to(torch.float32)
             feeds["rotate"] = drawn["rotate"].to(torch.float32)
             if p.scale_p > 0:
-                plan.check_scale_drawn(drawn, p)
                 feeds["scale"] = drawn["scale"].to(torch.float32)
         if p.noise_p > 0:
             feeds["noise_std"] = drawn["noise_std"].to(torch.float32)

@@ -61,16 +61,12 @@ def check_input(x: torch.Tensor, layout: torch.Tensor, table: LayoutTable) -> No
         )
 
 
-def check_scale_drawn(drawn: dict, params: AugmentParams) -> None:
-    """scale is drawn only when scale_p > 0: parameters drawn with other settings lack it."""
-    if params.scale_p > 0 and "scale" not in drawn:
-        raise AugmentError("augment.apply: scale_p > 0 but the drawn parameters have no 'scale' (draw with them)")
-
-
-def check_drawn(drawn: dict, n: int, t: int, v: int, m: int) -> None:
+def check_drawn(drawn: dict, params: AugmentParams, n: int, t: int, v: int, m: int) -> None:
+    """Every field these params use, each of this batch's shape. "scale" is drawn only when
+    scale_p > 0, so parameters drawn with other settings lack it."""
     if not isinstance(drawn, dict):
         raise AugmentError(f"augment.apply: drawn parameters must be a dict, got {type(drawn).__name__}")
-    missing = sorted(set(_REQUIRED) - set(drawn))
+    missing = sorted((set(_REQUIRED) | ({"scale"} if params.scale_p > 0 else set())) - set(drawn))
     if missing:
         raise AugmentError(f"augment.apply: drawn parameters lack field(s) {missing}")
     unknown = sorted(set(drawn) - set(_REQUIRED) - set(_OPTIONAL))

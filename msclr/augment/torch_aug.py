@@ -47,7 +47,7 @@ class TorchAugment(plan.AugmenterBase):
         """Apply fixed parameters; without drawn["noise"] a fresh unit noise field is drawn from `generator`."""
         plan.check_input(x, layout, self.table)
         n, _, t, v, m = x.shape
-        plan.check_drawn(drawn, n, t, v, m)
+        plan.check_drawn(drawn, self.params, n, t, v, m)
         plan.check_crop(drawn, self.params, t)
         drawn = {k: val.to(x.device) for k, val in drawn.items()}
         noise = drawn.get("noise")
@@ -85,7 +85,6 @@ class TorchAugment(plan.AugmenterBase):
 
         # 2 + 4: shear then rotation, one 3x3 matrix per sample.
         if p.geometric:
-            plan.check_scale_drawn(drawn, p)
             geo = plan.geometry_matrix(drawn, work)
             y = torch.bmm(geo, y.reshape(n, c, t * v * m)).reshape(n, c, t, v, m)
 
