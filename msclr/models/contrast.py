@@ -198,8 +198,9 @@ class MoCo(nn.Module):
 
     def _as_queue_dtype(self, x: Tensor) -> Tensor:
         """A 16-bit queue gets 16-bit queries and keys (the kernels' tensor-core path needs every
-        operand in one dtype); the cast is differentiable, so q's gradient arrives in fp32."""
-        return x if x.dtype == self.queue.dtype else x.to(self.queue.dtype)
+        operand in one dtype); the cast is differentiable, so q's gradient arrives in fp32, and a
+        no-op (x itself) for the default fp32 queue."""
+        return x.to(self.queue.dtype)
 
     @torch.no_grad()
     def _enqueue(self, keys: Tensor) -> None:
