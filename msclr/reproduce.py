@@ -48,7 +48,6 @@ CONFIG = Path(__file__).resolve().parent.parent / "configs" / "utd_mhad.yaml"  #
 
 
 def _pretrain(name: str, store: Path, out: Path, args, conventions: list[str], pairing: str) -> tuple[Path, float]:
-
     ckpt = out / name / "last.pt"
     argv = [
         "--config",
@@ -114,6 +113,31 @@ def _evaluate(protocol: str, ckpt: Path, out: Path, extra: list[str], plots: boo
     return ev.run(args)
 
 
+def _probe(ckpt: Path, folder: Path, name: str, extra: list[str], split: str = "xsub", plots: bool = True) -> dict:
+    """Linear (top-1 and its train accuracy) and k-NN top-1 of one encoder, in <folder>/<name>_linear, _knn."""
+    lin = _evaluate("linear", ckpt, folder / f"{name}_linear", extra, plots, split)
+    knn = _evaluate("knn", ckpt, folder / f"{name}_knn", extra, False, split)
+    return {
+        "linear": lin["result"]["top1"],
+        "linear_train": lin["result"].get("train_top1"),
+        "knn": knn["result"]["top1"],
+    }
+
+
+def _pretraining_facts(ckpt: Path, minutes: float) -> dict:
+    first, last = _loss_curve(ckpt)
+    return {"minutes": minutes, "loss_first": first, "loss_last": last}
+
+
+def _write_results(out: Path, table: str, per_seed: dict, args, minutes: float) -> None:
+    """results.md (the table) and results.json (every number and the arguments), then the table."""
+    (out / "results.md").write_text(table)
+    (out / "results.json").write_text(
+        json.dumps({"per_seed": per_seed, "args": vars(args), "minutes": minutes}, indent=2, default=str)
+    )
+    print("\n" + table)
+
+
 ENCODERS = {  # name -> (conventions, pairing); "random" is the floor (the single encoder's architecture)
     "single": (CONVENTIONS[:1], "single"),
     "multi_batch": (CONVENTIONS, "batch"),
@@ -152,14 +176,9 @@ def _one_seed(args, store: Path, seed: int) -> dict:
         ckpt = runs["single" if name == "random" else name][0]
         rnd = ["--random-init"] if name == "random" else []
         plots = not args.no_plots
-        common = ["--seed", str(seed), *rnd]
-        lin = _evaluate("linear", ckpt, ev_out / f"{name}_linear", common + first, plots)
-        knn = _evaluate("knn", ckpt, ev_out / f"{name}_knn", common + first, plots=False)
-        row = {"linear": lin["result"]["top1"], "linear_train": lin["result"].get("train_top1"),
-               "knn": knn["result"]["top1"]}  # fmt: skip
+        row = _probe(ckpt, ev_out, name, ["--seed", str(seed), *rnd, *first], plots=plots)
         if name != "random":
-            row["minutes"] = runs[name][1]
-            row["loss_first"], row["loss_last"] = _loss_curve(ckpt)
+            row.update(_pretraining_facts(ckpt, runs[name][1]))
         if name.startswith("multi"):  # the single-skeleton encoder never saw body15 / coco13
             ens = _evaluate("ensemble", ckpt, ev_out / f"{name}_ensemble", ["--seed", str(seed)], plots)
             row["ensemble"] = ens["result"]["top1"]
@@ -182,14 +201,9 @@ def utd_mhad(args) -> int:
         derive.derive(store, "kinect_v1_20", CONVENTIONS[1:])
     per_seed = {seed: _one_seed(args, store, seed) for seed in args.seeds}
     minutes = (time.perf_counter() - t_all) / 60
-    table = _table(per_seed, args, minutes)
-    (out / "results.md").write_text(table)
-    (out / "results.json").write_text(
-        json.dumps({"per_seed": per_seed, "args": vars(args), "minutes": minutes}, indent=2, default=str)
-    )
+    _write_results(out, _table(per_seed, args, minutes), per_seed, args, minutes)  # saved before plotting
     if not args.no_plots:
         _plot(per_seed, out / "results.png")
-    print("\n" + table)
     return 0
 
 
@@ -300,15 +314,11 @@ def quick_start(args) -> int:
     for seed in args.seeds:
         sout = out / f"seed{seed}"
         ckpt, minutes = _quick_pretrain(sout, store, split, seed, args)
-        res = {}
-        for name, extra in (("random", ["--random-init"]), ("pretrained", [])):
-            common = ["--seed", str(seed), *extra]
-            lin = _evaluate("linear", ckpt, sout / f"{name}_linear", common, split=split, plots=False)
-            knn = _evaluate("knn", ckpt, sout / f"{name}_knn", common, split=split, plots=False)
-            res[name] = {"linear": lin["result"]["top1"], "linear_train": lin["result"].get("train_top1"),
-                         "knn": knn["result"]["top1"]}  # fmt: skip
-        res["pretrained"]["minutes"] = minutes
-        res["pretrained"]["loss_first"], res["pretrained"]["loss_last"] = _loss_curve(ckpt)
+        res = {
+            name: _probe(ckpt, sout, name, ["--seed", str(seed), *extra], split, plots=False)
+            for name, extra in (("random", ["--random-init"]), ("pretrained", []))
+        }
+        res["pretrained"].update(_pretraining_facts(ckpt, minutes))
         per_seed[seed] = res
     minutes = (time.perf_counter() - t_all) / 60
     lines = [
@@ -328,12 +338,7 @@ def quick_start(args) -> int:
     )
     lines.append("")
     lines += [_paired(per_seed, "pretrained", "random", key, "pre-trained minus floor") for key in ("linear", "knn")]
-    table = "\n".join(lines) + "\n"
-    (out / "results.md").write_text(table)
-    (out / "results.json").write_text(
-        json.dumps({"per_seed": per_seed, "args": vars(args), "minutes": minutes}, indent=2, default=str)
-    )
-    print("\n" + table)
+    _write_results(out, "\n".join(lines) + "\n", per_seed, args, minutes)
     return 0
 
 
