@@ -7,6 +7,7 @@ skips                            backend_unavailable -> need_backend (inside a t
 the Triton interpreter           run_triton_interpreter_child
 torch.compile against eager      assert_no_graph_break, assert_compiled_matches_eager
 Triton for the GPU, without one  compile_triton_for_sm90, sm90_code_facts
+CUDA kernels, without a GPU      cuda_kernel_facts (what nvcc built into msclr._C, per kernel)
 
 Triton on CPU runs under TRITON_INTERPRET=1, which Triton reads when the kernels are defined:
 setting it in this process would leak into the rest of the suite. So a kernel test file runs its
@@ -232,6 +233,46 @@ def sm90_code_facts(compiled) -> dict:
         registers=int(found.group(1)),
         stack=int(found.group(2)),
     )
+
+
+def _cuda_binary_tools() -> str:
+    """The folder of cuobjdump / nvdisasm shipped in triton's wheel (skips the test without them)."""
+    import triton
+
+    tools = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
+    if not all(os.path.exists(os.path.join(tools, t)) for t in ("cuobjdump", "nvdisasm")):
+        pytest.skip("cuobjdump / nvdisasm are not in this triton wheel")
+    return tools
+
+
+def cuda_kernel_facts(arch: str = "sm_90") -> dict[str, dict]:
+    """What nvcc compiled into msclr._C for `arch`, per CUDA kernel (demangled name, with its
+    template arguments): registers and stack bytes (`cuobjdump -res-usage`) and tensor-core
+    instruction counts in the SASS (HMMA = mma.sync / WMMA, HGMMA = wgmma). Skips when the
+    extension has no CUDA kernels or no code for `arch` (TORCH_CUDA_ARCH_LIST)."""
+    from msclr import _build_info, _ext
+
+    if not _build_info.WITH_CUDA:
+        pytest.skip("msclr._C was built without CUDA")
+    tools = _cuda_binary_tools()
+    lib = _ext.extension().__file__
+
+    def dump(*flags):
+        done = subprocess.run([f"{tools}/cuobjdump", *flags, "-arch", arch, lib], capture_output=True, text=True)
+        return done.stdout
+
+    usage = dump("-res-usage")
+    if "Function" not in usage:
+        pytest.skip(f"msclr._C has no {arch} code (TORCH_CUDA_ARCH_LIST)")
+    facts: dict[str, dict] = {}
+    for mangled, regs, stack in re.findall(r"Function (\S+?):?\s+REG:(\d+) STACK:(\d+)", usage):
+        facts[mangled] = dict(registers=int(regs), stack=int(stack), hmma=0, hgmma=0)
+    sass = dump("-sass")
+    for mangled, body in re.findall(r"Function : (\S+)\n(.*?)(?=\n\s+Function : |\Z)", sass, re.S):
+        if mangled in facts:
+            facts[mangled].update(hmma=len(re.findall(r"\bHMMA\b", body)), hgmma=len(re.findall(r"\bHGMMA\b", body)))
+    names = subprocess.run(["c++filt"], input="\n".join(facts), capture_output=True, text=True).stdout.split("\n")
+    return {name: facts[m] for m, name in zip(facts, names) if name}
 
 
 # --------------------------------------------------------------------------- Triton interpreter

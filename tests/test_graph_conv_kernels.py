@@ -18,6 +18,7 @@ from helpers import (
     GPU,
     assert_compiled_matches_eager,
     compile_triton_for_sm90,
+    cuda_kernel_facts,
     graph_conv_problem,
     layout_table,
     need_backend,
@@ -63,6 +64,10 @@ CASES = {
     "importance_only": (3, 4, 9, 2, False, True, ("ntu25", "smplx42")),
     "n1_t1_v43": (1, 3, 17, 1, True, True, ("berkeley_mhad43",)),
     "transform_first_17to5": (4, 17, 5, 2, True, True, ("kinect_v1_20", "ntu25", "berkeley_mhad43")),
+    # the CUDA kernels' tile heights by C_out (16 / 32 / 64 rows) and input-channel tiles of dW
+    "tiles_16to32_40to16": (2, 40, 16, 2, True, True, ("ntu25", "kinect_v1_20")),
+    "tiles_16to32": (2, 16, 32, 3, True, True, ("ntu25", "kinect_v1_20")),
+    "tiles_33to70": (2, 33, 70, 2, True, True, ("ntu25", "berkeley_mhad43")),
 }
 
 
@@ -120,6 +125,26 @@ def test_triton_neighbour_tables_are_cached_per_adjacency_and_version():
             torch.testing.assert_close(got, want)
     other = A.clone()  # same values, another tensor: its own entry
     assert kernels.neighbour_tables(other, other * imp, True)[0] is not rebuilt[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["triton", "cuda"])
+def test_in_place_change_of_the_adjacency_is_seen(backend):
+    """Both GPU backends cache the pattern tables per adjacency tensor (Python for triton, C++ for
+    cuda): a change of A's pattern in place must rebuild them, in the forward and in the backward."""
+    need_backend(backend, "cuda", OPS)
+    table, x, layout, W, b, imp = graph_conv_problem(3, 4, 9, 2, ("ntu25", "kinect_v1_20"))
+    x, layout, W, b, imp = to("cuda", x, layout, W, b, imp)
+    A = table.A.clone().cuda()
+    gy = torch.randn(3, 9, 2, A.shape[-1], device="cuda")
+    for change in range(2):
+        if change:
+            A[0, 0, 0, 1] = 0.5 if A[0, 0, 0, 1] == 0 else 0.0
+        y, grads = run_with_grads(backend, x, layout, A, W, b, imp, gy)
+        y_ref, grads_ref = run_with_grads("reference", x, layout, A, W, b, imp, gy)
+        torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+        for got, want in zip(grads, grads_ref):
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.gpu
@@ -400,6 +425,19 @@ _STACK_CEILING = {
 
 @pytest.mark.slow
 @pytest.mark.skipif(GPU, reason="with a GPU the triton cases run directly")
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+def test_cuda_kernels_keep_their_state_in_registers(arch):
+    """Proof without a GPU: every CUDA graph-conv kernel nvcc built into msclr._C (each dtype, each
+    output tile height 16 / 32 / 64) uses no stack (no register spills) and fits two 256-thread blocks
+    per SM (at most 128 registers)."""
+    facts = cuda_kernel_facts(arch)
+    kernels = {n: f for n, f in facts.items() if "_grad_kernel<" in n or "mix_kernel<" in n}
+    tiled = [n for n in kernels if "mix_kernel<" in n or "weight_grad_kernel<" in n]
+    assert len(tiled) == 2 * 4 * 3, sorted(kernels)  # mix and dW, 4 dtypes, 3 tile heights
+    for name, f in kernels.items():
+        assert f["stack"] == 0 and f["registers"] <= 128, (name, f)
+
+
 def test_triton_under_interpreter():
     """This module's triton cases on CPU with TRITON_INTERPRET=1, in a child pytest (11 of them)."""
     run_triton_interpreter_child(__file__, min_passed=11)

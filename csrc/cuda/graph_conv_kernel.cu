@@ -45,48 +45,55 @@ __device__ __forceinline__ acc_t aggregate(const scalar_t* __restrict__ row, con
   return s;
 }
 
-// ------------------------------------------------------------------ out = sum_k W_k (in A_k)
-constexpr int kMixBO = 64, kMixBJ = 64, kMixBC = 16;
+// Output-channel tile heights by C_out (graph_conv_tile_rows). A thread keeps up to 16 sums:
+// narrower tiles take more columns (mix) or fewer input channels (dW).
+template <int BO>
+constexpr int kMixCols = 4096 / BO;  // mix: BO x kMixCols outputs per block, (BO/16) x (kMixCols/16) per thread
 
-template <typename scalar_t, typename acc_t>
-__global__ void __launch_bounds__(kThreads)
+// ------------------------------------------------------------------ out = sum_k W_k (in A_k)
+constexpr int kMixBC = 16;
+
+// Minimum two blocks per SM (at most 128 registers): without it ptxas chose fewer and spilled.
+template <typename scalar_t, typename acc_t, int BO>
+__global__ void __launch_bounds__(kThreads, 2)
     mix_kernel(const scalar_t* __restrict__ in, scalar_t* __restrict__ out, const acc_t* __restrict__ w, int64_t sw_k,
                int64_t sw_o, int64_t sw_c, const acc_t* __restrict__ bias, const int32_t* __restrict__ src,
                const acc_t* __restrict__ coef, const int32_t* __restrict__ deg, const int64_t* __restrict__ layout,
                int64_t CI, int64_t CO, int64_t T, int64_t V, int64_t K, int64_t L) {
-  __shared__ acc_t xa[kMixBC][kMixBJ];  // aggregated inputs of this block's columns
+  constexpr int BJ = kMixCols<BO>, RI = BO / 16, RJ = BJ / 16;
+  __shared__ acc_t xa[kMixBC][BJ];  // aggregated inputs of this block's columns
   // W_k tile, [c][o]; one column of padding: the fill below walks c fastest, and rows of exactly
-  // kMixBO = 64 words would put all 16 of a warp's c on one bank (16-way conflict on every store)
-  __shared__ acc_t ws[kMixBC][kMixBO + 1];
-  __shared__ acc_t colsum[kMixBJ];
-  const int64_t TV = T * V;
+  // 64 words would put all 16 of a warp's c on one bank (16-way conflict on every store)
+  __shared__ acc_t ws[kMixBC][BO + 1];
+  __shared__ acc_t colsum[BJ];
+  const int Vi = static_cast<int>(V), TV = static_cast<int>(T * V);  // T * V < 2^31 (checked by the host)
   const int64_t n = blockIdx.x;  // samples on grid x: y and z stop at 65535
-  const int64_t j0 = static_cast<int64_t>(blockIdx.y) * kMixBJ;
-  const int64_t o0 = static_cast<int64_t>(blockIdx.z) * kMixBO;
+  const int j0 = blockIdx.y * BJ;
+  const int64_t o0 = static_cast<int64_t>(blockIdx.z) * BO;
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
   const int64_t lay = layout_of(layout, n, L);
   const scalar_t* in_n = in + n * CI * TV;
-  acc_t acc[4][4];
+  acc_t acc[RI][RJ];
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < RI; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j) acc[i][j] = 0;
+    for (int j = 0; j < RJ; ++j) acc[i][j] = 0;
 
   for (int64_t k = 0; k < K; ++k) {
     const int d = lay >= 0 ? deg[lay * K + k] : 0;
     const int64_t table = (lay >= 0 ? lay * K + k : 0) * V;
     for (int64_t c0 = 0; c0 < CI; c0 += kMixBC) {
-      for (int e = tid; e < kMixBC * kMixBJ; e += kThreads) {
-        const int cc = e / kMixBJ, jj = e % kMixBJ;
-        const int64_t c = c0 + cc, col = j0 + jj;
+      for (int e = tid; e < kMixBC * BJ; e += kThreads) {
+        const int cc = e / BJ, jj = e % BJ, col = j0 + jj;
+        const int64_t c = c0 + cc;
         acc_t s = 0;
         if (c < CI && col < TV) {
-          const int64_t t = col / V, j = col % V;
-          s = aggregate(in_n + c * TV + t * V, src, coef, (table + j) * V, d);
+          const int t = col / Vi, j = col - t * Vi;  // 32-bit: 64-bit division is a long software routine
+          s = aggregate(in_n + c * TV + t * Vi, src, coef, (table + j) * V, d);
         }
         xa[cc][jj] = s;
       }
-      for (int e = tid; e < kMixBC * kMixBO; e += kThreads) {
+      for (int e = tid; e < kMixBC * BO; e += kThreads) {
         const int cc = e % kMixBC, oo = e / kMixBC;
         const int64_t c = c0 + cc, o = o0 + oo;
         ws[cc][oo] = (c < CI && o < CO) ? w[k * sw_k + o * sw_o + c * sw_c] : acc_t(0);
@@ -94,71 +101,80 @@ __global__ void __launch_bounds__(kThreads)
       __syncthreads();
 #pragma unroll
       for (int cc = 0; cc < kMixBC; ++cc) {
-        acc_t a[4], b[4];
+        acc_t a[RI], b[RJ];
 #pragma unroll
-        for (int i = 0; i < 4; ++i) a[i] = ws[cc][ty + 16 * i];
+        for (int i = 0; i < RI; ++i) a[i] = ws[cc][ty + 16 * i];
 #pragma unroll
-        for (int j = 0; j < 4; ++j) b[j] = xa[cc][tx + 16 * j];
+        for (int j = 0; j < RJ; ++j) b[j] = xa[cc][tx + 16 * j];
 #pragma unroll
-        for (int i = 0; i < 4; ++i)
+        for (int i = 0; i < RI; ++i)
 #pragma unroll
-          for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+          for (int j = 0; j < RJ; ++j) acc[i][j] += a[i] * b[j];
       }
       __syncthreads();
     }
     if (bias != nullptr) {
       // bias enters through the column sums of A_eff: sum_v A[k,v,w] b[k,o]
-      for (int jj = tid; jj < kMixBJ; jj += kThreads) {
-        const int64_t col = j0 + jj;
+      for (int jj = tid; jj < BJ; jj += kThreads) {
+        const int col = j0 + jj;
         acc_t s = 0;
         if (col < TV) {
-          const int64_t slots = (table + col % V) * V;
+          const int64_t slots = (table + col % Vi) * V;
           for (int q = 0; q < d; ++q) s += coef[slots + q];
         }
         colsum[jj] = s;
       }
       __syncthreads();
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
+      for (int i = 0; i < RI; ++i) {
         const int64_t o = o0 + ty + 16 * i;
         const acc_t b = o < CO ? bias[k * CO + o] : acc_t(0);
 #pragma unroll
-        for (int j = 0; j < 4; ++j) acc[i][j] += b * colsum[tx + 16 * j];
+        for (int j = 0; j < RJ; ++j) acc[i][j] += b * colsum[tx + 16 * j];
       }
       __syncthreads();
     }
   }
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < RI; ++i) {
     const int64_t o = o0 + ty + 16 * i;
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int64_t col = j0 + tx + 16 * j;
+    for (int j = 0; j < RJ; ++j) {
+      const int col = j0 + tx + 16 * j;
       if (o < CO && col < TV) store(out + (n * CO + o) * TV + col, acc[i][j]);
     }
   }
 }
 
 // ------------------------------------------------------------------ dW, db (partial over sample groups)
-constexpr int kWgBO = 64, kWgBC = 32, kWgBJ = 32;
+constexpr int kWgBJ = 32;
+template <int BO>
+constexpr int kWgInputs = graph_conv_weight_grad_inputs(BO);  // dW tile: BO output x kWgInputs<BO> input channels
 
-template <typename scalar_t, typename acc_t>
-__global__ void __launch_bounds__(kThreads)
+template <typename scalar_t, typename acc_t, int BO>
+__global__ void __launch_bounds__(kThreads, 2)
     weight_grad_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ gy,
                        const int32_t* __restrict__ src, const acc_t* __restrict__ coef,
                        const int32_t* __restrict__ deg, const int64_t* __restrict__ layout, acc_t* __restrict__ gw_part,
                        acc_t* __restrict__ gb_part, bool has_bias, int64_t N, int64_t C, int64_t O, int64_t T,
                        int64_t V, int64_t K, int64_t L, int64_t splits) {
-  __shared__ acc_t gys[kWgBJ][kWgBO + 1];  // [col][o], padded against bank conflicts
-  __shared__ acc_t xas[kWgBJ][kWgBC + 1];  // [col][c]
+  constexpr int BC = kWgInputs<BO>, RI = BO / 16, RJ = BC / 16;
+  __shared__ acc_t gys[kWgBJ][BO + 1];  // [col][o], padded against bank conflicts
+  __shared__ acc_t xas[kWgBJ][BC + 1];  // [col][c]
   __shared__ acc_t colsum[kWgBJ];
-  const int64_t TV = T * V;
-  const int64_t c_tiles = (C + kWgBC - 1) / kWgBC;
-  const int64_t o0 = (blockIdx.x / c_tiles) * kWgBO, c_tile = blockIdx.x % c_tiles, c0 = c_tile * kWgBC;
+  const int Vi = static_cast<int>(V), TV = static_cast<int>(T * V);  // T * V < 2^31 (checked by the host)
+  const int c_tiles = static_cast<int>((C + BC - 1) / BC);
+  const int64_t o0 = static_cast<int64_t>(blockIdx.x / c_tiles) * BO;
+  const int c_tile = blockIdx.x % c_tiles;
+  const int64_t c0 = static_cast<int64_t>(c_tile) * BC;
   const int64_t k = blockIdx.y, split = blockIdx.z;
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-  const bool bias_lane = has_bias && c_tile == 0 && tid < kWgBO;
-  acc_t acc[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+  const bool bias_lane = has_bias && c_tile == 0 && tid < BO;
+  acc_t acc[RI][RJ];
+#pragma unroll
+  for (int i = 0; i < RI; ++i)
+#pragma unroll
+    for (int j = 0; j < RJ; ++j) acc[i][j] = 0;
   acc_t acc_b = 0;
   for (int64_t n = split; n < N; n += splits) {
     const int64_t lay = layout_of(layout, n, L);
@@ -166,25 +182,28 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t table = (lay >= 0 ? lay * K + k : 0) * V;
     const scalar_t* x_n = x + n * C * TV;
     const scalar_t* gy_n = gy + n * O * TV;
-    for (int64_t j0 = 0; j0 < TV; j0 += kWgBJ) {
-      for (int e = tid; e < kWgBO * kWgBJ; e += kThreads) {
-        const int oo = e / kWgBJ, jj = e % kWgBJ;
-        const int64_t o = o0 + oo, col = j0 + jj;
+    for (int j0 = 0; j0 < TV; j0 += kWgBJ) {
+      for (int e = tid; e < BO * kWgBJ; e += kThreads) {
+        const int oo = e / kWgBJ, jj = e % kWgBJ, col = j0 + jj;
+        const int64_t o = o0 + oo;
         gys[jj][oo] = (o < O && col < TV) ? to_acc(gy_n[o * TV + col]) : acc_t(0);
       }
-      for (int e = tid; e < kWgBC * kWgBJ; e += kThreads) {
-        const int cc = e / kWgBJ, jj = e % kWgBJ;
-        const int64_t c = c0 + cc, col = j0 + jj;
+      for (int e = tid; e < BC * kWgBJ; e += kThreads) {
+        const int cc = e / kWgBJ, jj = e % kWgBJ, col = j0 + jj;
+        const int64_t c = c0 + cc;
         acc_t s = 0;
-        if (c < C && col < TV) s = aggregate(x_n + c * TV + (col / V) * V, src, coef, (table + col % V) * V, d);
+        if (c < C && col < TV) {
+          const int t = col / Vi, j = col - t * Vi;  // 32-bit: 64-bit division is a long software routine
+          s = aggregate(x_n + c * TV + t * Vi, src, coef, (table + j) * V, d);
+        }
         xas[jj][cc] = s;
       }
       if (has_bias && c_tile == 0) {
         for (int jj = tid; jj < kWgBJ; jj += kThreads) {
-          const int64_t col = j0 + jj;
+          const int col = j0 + jj;
           acc_t s = 0;
           if (col < TV) {
-            const int64_t slots = (table + col % V) * V;
+            const int64_t slots = (table + col % Vi) * V;
             for (int q = 0; q < d; ++q) s += coef[slots + q];
           }
           colsum[jj] = s;
@@ -193,15 +212,15 @@ __global__ void __launch_bounds__(kThreads)
       __syncthreads();
 #pragma unroll 4
       for (int jj = 0; jj < kWgBJ; ++jj) {
-        acc_t a[4], b[2];
+        acc_t a[RI], b[RJ];
 #pragma unroll
-        for (int i = 0; i < 4; ++i) a[i] = gys[jj][ty + 16 * i];
+        for (int i = 0; i < RI; ++i) a[i] = gys[jj][ty + 16 * i];
 #pragma unroll
-        for (int j = 0; j < 2; ++j) b[j] = xas[jj][tx + 16 * j];
+        for (int j = 0; j < RJ; ++j) b[j] = xas[jj][tx + 16 * j];
 #pragma unroll
-        for (int i = 0; i < 4; ++i)
+        for (int i = 0; i < RI; ++i)
 #pragma unroll
-          for (int j = 0; j < 2; ++j) acc[i][j] += a[i] * b[j];
+          for (int j = 0; j < RJ; ++j) acc[i][j] += a[i] * b[j];
       }
       if (bias_lane)
         for (int jj = 0; jj < kWgBJ; ++jj) acc_b += gys[jj][tid] * colsum[jj];
@@ -210,10 +229,10 @@ __global__ void __launch_bounds__(kThreads)
   }
   const int64_t base = (split * K + k) * O;
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < RI; ++i) {
     const int64_t o = o0 + ty + 16 * i;
 #pragma unroll
-    for (int j = 0; j < 2; ++j) {
+    for (int j = 0; j < RJ; ++j) {
       const int64_t c = c0 + tx + 16 * j;
       if (o < O && c < C) gw_part[(base + o) * C + c] = acc[i][j];
     }
@@ -225,7 +244,7 @@ __global__ void __launch_bounds__(kThreads)
 constexpr int kIgBO = 32, kIgEdges = 8;  // a block owns up to kThreads * kIgEdges table slots
 
 template <typename scalar_t, typename acc_t>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 2)
     importance_grad_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ gy,
                            const acc_t* __restrict__ w, const acc_t* __restrict__ bias,
                            const int32_t* __restrict__ src, const int32_t* __restrict__ deg,
@@ -275,6 +294,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int r = 0; r < kIgEdges; ++r) {
         if (src_v[r] < 0) continue;
         acc_t s = 0;
+#pragma unroll 4  // fully unrolled (x kIgEdges) the loads in flight spilled at 128 registers
         for (int oo = 0; oo < kIgBO; ++oo) s += zs[oo * V + src_v[r]] * gs[oo * V + dst_w[r]];
         acc[r] += s;
       }
@@ -292,13 +312,13 @@ inline unsigned blocks_for(int64_t count, int64_t per_block) {
   return static_cast<unsigned>((count + per_block - 1) / per_block);
 }
 
-template <typename scalar_t>
-cudaError_t launch_mix(const void* in, void* out, const void* w, int64_t sw_k, int64_t sw_o, int64_t sw_c,
-                       const void* bias, GraphConvTables tab, const int64_t* layout, int64_t N, int64_t CI,
-                       int64_t CO, int64_t T, int64_t V, int64_t K, int64_t L, cudaStream_t stream) {
+template <typename scalar_t, int BO>
+cudaError_t launch_mix_tile(const void* in, void* out, const void* w, int64_t sw_k, int64_t sw_o, int64_t sw_c,
+                            const void* bias, GraphConvTables tab, const int64_t* layout, int64_t N, int64_t CI,
+                            int64_t CO, int64_t T, int64_t V, int64_t K, int64_t L, cudaStream_t stream) {
   using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-  const dim3 grid(static_cast<unsigned>(N), blocks_for(T * V, kMixBJ), blocks_for(CO, kMixBO));
-  mix_kernel<scalar_t, acc_t><<<grid, kThreads, 0, stream>>>(
+  const dim3 grid(static_cast<unsigned>(N), blocks_for(T * V, kMixCols<BO>), blocks_for(CO, BO));
+  mix_kernel<scalar_t, acc_t, BO><<<grid, kThreads, 0, stream>>>(
       static_cast<const scalar_t*>(in), static_cast<scalar_t*>(out), static_cast<const acc_t*>(w), sw_k, sw_o, sw_c,
       static_cast<const acc_t*>(bias), tab.src, static_cast<const acc_t*>(tab.coef), tab.deg, layout, CI, CO, T, V, K,
       L);
@@ -306,17 +326,51 @@ cudaError_t launch_mix(const void* in, void* out, const void* w, int64_t sw_k, i
 }
 
 template <typename scalar_t>
-cudaError_t launch_weight_grad(const void* x, const void* gy, GraphConvTables tab, const int64_t* layout,
-                               void* gw_part, void* gb_part, bool has_bias, int64_t N, int64_t C, int64_t O,
-                               int64_t T, int64_t V, int64_t K, int64_t L, int64_t splits, cudaStream_t stream) {
+cudaError_t launch_mix(const void* in, void* out, const void* w, int64_t sw_k, int64_t sw_o, int64_t sw_c,
+                       const void* bias, GraphConvTables tab, const int64_t* layout, int64_t N, int64_t CI,
+                       int64_t CO, int64_t T, int64_t V, int64_t K, int64_t L, cudaStream_t stream) {
+  switch (graph_conv_tile_rows(CO)) {
+    case 16:
+      return launch_mix_tile<scalar_t, 16>(in, out, w, sw_k, sw_o, sw_c, bias, tab, layout, N, CI, CO, T, V, K, L,
+                                           stream);
+    case 32:
+      return launch_mix_tile<scalar_t, 32>(in, out, w, sw_k, sw_o, sw_c, bias, tab, layout, N, CI, CO, T, V, K, L,
+                                           stream);
+    default:
+      return launch_mix_tile<scalar_t, 64>(in, out, w, sw_k, sw_o, sw_c, bias, tab, layout, N, CI, CO, T, V, K, L,
+                                           stream);
+  }
+}
+
+template <typename scalar_t, int BO>
+cudaError_t launch_weight_grad_tile(const void* x, const void* gy, GraphConvTables tab, const int64_t* layout,
+                                    void* gw_part, void* gb_part, bool has_bias, int64_t N, int64_t C, int64_t O,
+                                    int64_t T, int64_t V, int64_t K, int64_t L, int64_t splits, cudaStream_t stream) {
   using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-  const dim3 grid(blocks_for(O, kWgBO) * blocks_for(C, kWgBC), static_cast<unsigned>(K),
+  const dim3 grid(blocks_for(O, BO) * blocks_for(C, kWgInputs<BO>), static_cast<unsigned>(K),
                   static_cast<unsigned>(splits));
-  weight_grad_kernel<scalar_t, acc_t><<<grid, kThreads, 0, stream>>>(
+  weight_grad_kernel<scalar_t, acc_t, BO><<<grid, kThreads, 0, stream>>>(
       static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(gy), tab.src, static_cast<const acc_t*>(tab.coef),
       tab.deg, layout, static_cast<acc_t*>(gw_part), static_cast<acc_t*>(gb_part), has_bias, N, C, O, T, V, K, L,
       splits);
   return cudaGetLastError();
+}
+
+template <typename scalar_t>
+cudaError_t launch_weight_grad(const void* x, const void* gy, GraphConvTables tab, const int64_t* layout,
+                               void* gw_part, void* gb_part, bool has_bias, int64_t N, int64_t C, int64_t O,
+                               int64_t T, int64_t V, int64_t K, int64_t L, int64_t splits, cudaStream_t stream) {
+  switch (graph_conv_tile_rows(O)) {
+    case 16:
+      return launch_weight_grad_tile<scalar_t, 16>(x, gy, tab, layout, gw_part, gb_part, has_bias, N, C, O, T, V, K,
+                                                   L, splits, stream);
+    case 32:
+      return launch_weight_grad_tile<scalar_t, 32>(x, gy, tab, layout, gw_part, gb_part, has_bias, N, C, O, T, V, K,
+                                                   L, splits, stream);
+    default:
+      return launch_weight_grad_tile<scalar_t, 64>(x, gy, tab, layout, gw_part, gb_part, has_bias, N, C, O, T, V, K,
+                                                   L, splits, stream);
+  }
 }
 
 template <typename scalar_t>

@@ -17,6 +17,12 @@ namespace msclr {
 
 enum class GraphConvDtype : int { kFloat32, kFloat16, kBFloat16, kFloat64 };
 
+// Output-channel tile height of the mix and dW kernels, by the number of output channels: the
+// encoder runs 16 to 256 channels, and a fixed 64-row tile left 75 % of the FMAs on padding at 16.
+constexpr int graph_conv_tile_rows(int64_t rows) { return rows <= 16 ? 16 : rows <= 32 ? 32 : 64; }
+// Input channels per dW tile of height `tile_rows` (each thread keeps tile_rows/16 x this/16 sums).
+constexpr int graph_conv_weight_grad_inputs(int tile_rows) { return tile_rows == 16 ? 16 : 32; }
+
 struct GraphConvTables {
   const int32_t* src;
   const void* coef;  // acc

@@ -8,6 +8,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <mutex>
 #include <optional>
 #include <tuple>
 #include <vector>
@@ -45,19 +46,56 @@ struct Tables {
   }
 };
 
-Tables neighbour_tables(const at::Tensor& A, const at::Tensor& a_eff, bool transposed) {
+// What depends on A's nonzero pattern only: the slot order (as gather indices), src and deg.
+struct PatternTables {
+  at::Tensor order, src, deg;
+};
+
+PatternTables build_pattern_tables(const at::Tensor& A, bool transposed) {
   auto pattern = A.ne(0);
-  auto mat = a_eff;
-  if (!transposed) {
-    pattern = pattern.transpose(2, 3);
-    mat = mat.transpose(2, 3);
-  }
+  if (!transposed) pattern = pattern.transpose(2, 3);
   const auto order = std::get<1>(at::sort(pattern.logical_not().to(at::kByte), /*stable=*/true, -1, false));
-  Tables t;
-  t.src = order.to(at::kInt).contiguous();
-  t.coef = at::gather(mat, -1, order).contiguous();
-  t.deg = pattern.sum(-1).amax(-1).to(at::kInt).contiguous();
-  return t;
+  return {order, order.to(at::kInt).contiguous(), pattern.sum(-1).amax(-1).to(at::kInt).contiguous()};
+}
+
+// The pattern tables of the last few adjacencies, each kept with a reference to its A and A's version
+// counter: the encoder passes the same A buffer every call, so the sort and reductions (about 15 small
+// launches per table, three tables per layer and step) run once; an in-place change of A bumps its
+// version and rebuilds. Inference tensors have no version counter: never cached.
+class PatternCache {
+ public:
+  PatternTables get(const at::Tensor& A, bool transposed) {
+    if (A.is_inference()) return build_pattern_tables(A, transposed);
+    const uint32_t version = A.unsafeGetTensorImpl()->version_counter().current_version();
+    const std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& e : entries_) {
+      if (e.a.unsafeGetTensorImpl() == A.unsafeGetTensorImpl() && e.transposed == transposed) {
+        if (e.version != version) e.tables = build_pattern_tables(A, transposed), e.version = version;
+        return e.tables;
+      }
+    }
+    if (entries_.size() == kEntries) entries_.erase(entries_.begin());  // oldest first out
+    entries_.push_back({A, transposed, version, build_pattern_tables(A, transposed)});
+    return entries_.back().tables;
+  }
+
+ private:
+  static constexpr size_t kEntries = 16;  // two directions of a few adjacencies (one per model in use)
+  struct Entry {
+    at::Tensor a;  // held, so that no other tensor can take its address while cached
+    bool transposed;
+    uint32_t version;
+    PatternTables tables;
+  };
+  std::mutex mutex_;
+  std::vector<Entry> entries_;
+};
+
+Tables neighbour_tables(const at::Tensor& A, const at::Tensor& a_eff, bool transposed) {
+  static PatternCache* cache = new PatternCache();  // never destroyed: no CUDA frees after the runtime's teardown
+  const PatternTables p = cache->get(A, transposed);
+  const auto mat = transposed ? a_eff : a_eff.transpose(2, 3);
+  return {p.src, at::gather(mat, -1, p.order).contiguous(), p.deg};
 }
 
 at::Tensor effective_adjacency(const at::Tensor& A, const std::optional<at::Tensor>& importance, at::ScalarType acc) {
@@ -70,6 +108,8 @@ void check_cuda(const char* op, const at::Tensor& x, const GraphConvShape& s) {
   TORCH_CHECK(x.is_cuda(), op, " (CUDA): x must be a CUDA tensor");
   // every kernel keeps the samples on grid x (2^31 - 1); y and z stop at 65535
   TORCH_CHECK(s.N < (int64_t{1} << 31), op, " (CUDA): at most 2^31 - 1 samples per call, got ", s.N);
+  // the kernels index frames x joints in 32 bits (64-bit division is a long software routine)
+  TORCH_CHECK(s.T * s.V < (int64_t{1} << 31), op, " (CUDA): T * V must be below 2^31, got ", s.T, " x ", s.V);
 }
 
 void check_launch(const char* op, cudaError_t err) {
@@ -133,7 +173,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> masked_graph_conv_bac
     // d W, d b: partial sums over interleaved sample groups, reduced here in a fixed order
     int sms = 0;  // (ATen/cuda/CUDAContext.h would need cuSPARSE headers this toolkit may lack)
     check_launch(op, cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, x.get_device()));
-    const int64_t tiles = s.K * ((s.O + 63) / 64) * ((s.C + 31) / 32);
+    const int64_t rows = graph_conv_tile_rows(s.O), inputs = graph_conv_weight_grad_inputs(graph_conv_tile_rows(s.O));
+    const int64_t tiles = s.K * ((s.O + rows - 1) / rows) * ((s.C + inputs - 1) / inputs);
     const int64_t splits = std::clamp<int64_t>((4 * int64_t{sms} + tiles - 1) / tiles, 1, std::min<int64_t>(s.N, 65535));
     auto gw_part = at::empty({splits, s.K, s.O, s.C}, fopt);
     auto gb_part = at::empty({splits, s.K, s.O}, fopt);

@@ -13,9 +13,12 @@
 // t = sum_j exp(u_j - m) u2_j. Top-k: the raw logits pass through shared memory once more and
 // one thread per query inserts the entries that beat its k-th best into a sorted list.
 // infonce_finalize_kernel, one warp per query: merges the splits and adds the P positives.
+// 16-bit queues with queries of the same dtype take the tensor-core streaming kernel instead
+// (infonce_tensor_core_kernel.cu, same split state); the finalize kernel serves both.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "infonce_device.h"
 #include "infonce_launchers.h"
 #include "../topk.h"
 
@@ -25,18 +28,8 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int BM = static_cast<int>(kInfoNCECudaQueryBlock);  // queries per block
 constexpr int BQ = static_cast<int>(kInfoNCECudaQueueTile);   // queue rows per tile
-constexpr int kMaxTopk = 16;
+constexpr int kMaxTopk = static_cast<int>(kInfoNCECudaMaxTopk);
 constexpr int kFinalizeWarps = 4;
-
-__device__ __forceinline__ float neg_inf() { return -__int_as_float(0x7f800000); }
-
-__device__ __forceinline__ float to_float(float x) { return x; }
-__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
-
-// max that returns NaN when either is NaN (fmaxf drops a NaN), so that a NaN logit reaches the loss
-// as it does in the reference's logsumexp.
-__device__ __forceinline__ float nan_maxf(float a, float b) { return (a > b || a != a) ? a : b; }
 
 // Reductions over the 16 lanes that share a query row (lanes 0-15 and 16-31 of a warp).
 __device__ __forceinline__ float max16(float v) {
@@ -411,47 +404,68 @@ __global__ void __launch_bounds__(32 * kFinalizeWarps)
   }
 }
 
-template <typename T, int DMAX, bool HAS_Q2>
-cudaError_t launch(const InfoNCEProblem& prob, const InfoNCESplitState& state, const InfoNCEOutputs& out,
-                   cudaStream_t stream) {
-  constexpr size_t smem = stream_smem_bytes<DMAX, HAS_Q2>();
-  auto kernel = infonce_stream_kernel<T, DMAX, HAS_Q2>;
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-  if (err != cudaSuccess) return err;
-  const dim3 grid(static_cast<unsigned>((prob.N + BM - 1) / BM), static_cast<unsigned>(prob.splits));
-  kernel<<<grid, kThreads, smem, stream>>>(prob, static_cast<const T*>(prob.queue), state);
-  err = cudaGetLastError();
-  if (err != cudaSuccess) return err;
+template <int DMAX>
+cudaError_t finalize(const InfoNCEProblem& prob, const InfoNCESplitState& state, const InfoNCEOutputs& out,
+                     cudaStream_t stream) {
   const unsigned fin_blocks = static_cast<unsigned>((prob.N + kFinalizeWarps - 1) / kFinalizeWarps);
   infonce_finalize_kernel<DMAX><<<fin_blocks, 32 * kFinalizeWarps, 0, stream>>>(prob, state, out);
   return cudaGetLastError();
 }
 
+// The SIMT streaming kernel; with blocks_per_sm it launches nothing and reports its occupancy.
+template <typename T, int DMAX, bool HAS_Q2>
+cudaError_t launch_stream(const InfoNCEProblem& prob, const InfoNCESplitState& state, cudaStream_t stream,
+                          int* blocks_per_sm) {
+  constexpr size_t smem = stream_smem_bytes<DMAX, HAS_Q2>();
+  auto kernel = infonce_stream_kernel<T, DMAX, HAS_Q2>;
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (err != cudaSuccess) return err;
+  if (blocks_per_sm != nullptr) return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, kernel, kThreads, smem);
+  const dim3 grid(static_cast<unsigned>((prob.N + BM - 1) / BM), static_cast<unsigned>(prob.splits));
+  kernel<<<grid, kThreads, smem, stream>>>(prob, static_cast<const T*>(prob.queue), state);
+  return cudaGetLastError();
+}
+
 template <typename T>
-cudaError_t launch_dtype(const InfoNCEProblem& prob, const InfoNCESplitState& state, const InfoNCEOutputs& out,
-                         cudaStream_t stream) {
-  const bool has_q2 = prob.q2 != nullptr;
+cudaError_t stream_dtype(const InfoNCEProblem& prob, const InfoNCESplitState& state, cudaStream_t stream,
+                         int* blocks_per_sm) {
+  const bool q2 = prob.q2 != nullptr;
   if (prob.D <= 64)
-    return has_q2 ? launch<T, 64, true>(prob, state, out, stream) : launch<T, 64, false>(prob, state, out, stream);
-  return has_q2 ? launch<T, 128, true>(prob, state, out, stream) : launch<T, 128, false>(prob, state, out, stream);
+    return q2 ? launch_stream<T, 64, true>(prob, state, stream, blocks_per_sm)
+              : launch_stream<T, 64, false>(prob, state, stream, blocks_per_sm);
+  return q2 ? launch_stream<T, 128, true>(prob, state, stream, blocks_per_sm)
+            : launch_stream<T, 128, false>(prob, state, stream, blocks_per_sm);
+}
+
+cudaError_t run_stream(const InfoNCEProblem& prob, InfoNCEQueueDtype queue_dtype, const InfoNCESplitState& state,
+                       cudaStream_t stream, int* blocks_per_sm) {
+  if (prob.tensor_cores) return infonce_tensor_core_stream_launch(prob, queue_dtype, state, stream, blocks_per_sm);
+  switch (queue_dtype) {
+    case InfoNCEQueueDtype::kFloat32:
+      return stream_dtype<float>(prob, state, stream, blocks_per_sm);
+    case InfoNCEQueueDtype::kFloat16:
+      return stream_dtype<__half>(prob, state, stream, blocks_per_sm);
+    case InfoNCEQueueDtype::kBFloat16:
+      return stream_dtype<__nv_bfloat16>(prob, state, stream, blocks_per_sm);
+  }
+  return cudaErrorInvalidValue;
 }
 
 }  // namespace
+
+cudaError_t infonce_stream_blocks_per_sm(const InfoNCEProblem& prob, InfoNCEQueueDtype queue_dtype, int* blocks) {
+  if (prob.D > kInfoNCECudaMaxDim || prob.topk > kMaxTopk) return cudaErrorInvalidValue;
+  return run_stream(prob, queue_dtype, InfoNCESplitState{}, nullptr, blocks);
+}
 
 cudaError_t infonce_queue_cuda_launch(const InfoNCEProblem& prob, InfoNCEQueueDtype queue_dtype,
                                       const InfoNCESplitState& state, const InfoNCEOutputs& out,
                                       cudaStream_t stream) {
   if (prob.N == 0) return cudaSuccess;
   if (prob.D > kInfoNCECudaMaxDim || prob.topk > kMaxTopk) return cudaErrorInvalidValue;
-  switch (queue_dtype) {
-    case InfoNCEQueueDtype::kFloat32:
-      return launch_dtype<float>(prob, state, out, stream);
-    case InfoNCEQueueDtype::kFloat16:
-      return launch_dtype<__half>(prob, state, out, stream);
-    case InfoNCEQueueDtype::kBFloat16:
-      return launch_dtype<__nv_bfloat16>(prob, state, out, stream);
-  }
-  return cudaErrorInvalidValue;
+  const cudaError_t err = run_stream(prob, queue_dtype, state, stream, nullptr);
+  if (err != cudaSuccess) return err;
+  return prob.D <= 64 ? finalize<64>(prob, state, out, stream) : finalize<128>(prob, state, out, stream);
 }
 
 }  // namespace msclr

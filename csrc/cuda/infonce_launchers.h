@@ -22,6 +22,21 @@ constexpr int64_t infonce_stream_smem_bytes(int64_t dmax, bool has_q2) {
 }
 // Largest embedding dimension the CUDA kernels accept (accumulators live in registers).
 constexpr int64_t kInfoNCECudaMaxDim = 128;
+constexpr int64_t kInfoNCECudaMaxTopk = 16;
+
+// The tensor-core kernel (16-bit queue and queries, sm_80+; infonce_tensor_core_kernel.cu): row
+// strides in elements of its shared arrays, padded against bank conflicts and kept multiples of
+// 16 bytes (WMMA tiles must start 32-byte aligned: 16 rows of any of them are).
+constexpr int64_t kInfoNCETensorCoreRow16 = kInfoNCECudaMaxDim + 8;         // q, q2, queue tiles (16-bit)
+constexpr int64_t kInfoNCETensorCoreRowLogits = kInfoNCECudaQueueTile + 4;   // logits (fp32)
+constexpr int64_t kInfoNCETensorCoreRowWeights = kInfoNCECudaQueueTile + 8;  // exp-weights (16-bit)
+// Its dynamic shared memory: queries (and q2), two queue tiles, the logits and the exp-weights
+// (94 KiB with q2, 77 KiB without: within sm_86/89's 99 KiB).
+constexpr int64_t infonce_tensor_core_smem_bytes(bool has_q2) {
+  return 2 * ((has_q2 ? 2 : 1) * kInfoNCECudaQueryBlock + 2 * kInfoNCECudaQueueTile) * kInfoNCETensorCoreRow16 +
+         4 * kInfoNCECudaQueryBlock * kInfoNCETensorCoreRowLogits +
+         2 * kInfoNCECudaQueryBlock * kInfoNCETensorCoreRowWeights;
+}
 
 // Per-split running state, arrays indexed [split][query] (a, a2: [split][query][d]; topv/topi:
 // [split][query][r]), written by the streaming kernel and read by the finalize kernel.
@@ -45,8 +60,9 @@ struct InfoNCEProblem {
   const int64_t* valid;  // one int64 on the device: rows >= valid are ignored
   int64_t N, P, Q, D;
   float inv_tau;
-  int topk;  // 0..16
+  int topk;  // 0..kInfoNCECudaMaxTopk
   bool with_grad;
+  bool tensor_cores;  // 16-bit queue, queries of its dtype, sm_80+, Q < 2^31: the tensor-core kernel
   int64_t splits, tiles_per_split;
 };
 
@@ -63,5 +79,15 @@ struct InfoNCEOutputs {
 cudaError_t infonce_queue_cuda_launch(const InfoNCEProblem& prob, InfoNCEQueueDtype queue_dtype,
                                       const InfoNCESplitState& state, const InfoNCEOutputs& out,
                                       cudaStream_t stream);
+
+// How many blocks of the streaming kernel `prob` selects fit on one SM (occupancy API): the host
+// sizes the splits so that the grid is one full wave. prob.splits is not read.
+cudaError_t infonce_stream_blocks_per_sm(const InfoNCEProblem& prob, InfoNCEQueueDtype queue_dtype, int* blocks);
+
+// The tensor-core streaming kernel alone (infonce_tensor_core_kernel.cu); with blocks_per_sm it
+// launches nothing and reports its occupancy instead.
+cudaError_t infonce_tensor_core_stream_launch(const InfoNCEProblem& prob, InfoNCEQueueDtype queue_dtype,
+                                              const InfoNCESplitState& state, cudaStream_t stream,
+                                              int* blocks_per_sm);
 
 }  // namespace msclr

@@ -31,13 +31,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
   TORCH_CHECK(D <= kInfoNCECudaMaxDim, "msclr::infonce_queue (cuda): the embedding dimension ", D,
               " exceeds the CUDA kernels' maximum of ", kInfoNCECudaMaxDim, " (use the triton backend)");
   const c10::cuda::CUDAGuard guard(queue.device());
-  // The AimCLR variant (q2) at D > 64 needs 129 KiB of shared memory per block: sm_80/90 have it,
-  // sm_86/89 (99 KiB) do not. Say so, instead of a bare launch error.
-  const int64_t smem = infonce_stream_smem_bytes(D <= 64 ? 64 : 128, q2.has_value());
-  int device = 0, optin = 0;  // the queue's device (the guard made it current)
+  int device = 0, optin = 0, major = 0, sm_count = 0;  // the queue's device (the guard made it current)
+  // (ATen/cuda/CUDAContext.h would pull in cuSPARSE headers this toolkit may lack)
   TORCH_CHECK(cudaGetDevice(&device) == cudaSuccess &&
-                  cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess,
-              "msclr::infonce_queue (cuda): cannot read the device's shared memory limit");
+                  cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess &&
+                  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
+                  cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device) == cudaSuccess,
+              "msclr::infonce_queue (cuda): cannot read the device's attributes");
+  // Tensor cores when the queue is 16-bit and the queries share its dtype (converting them is exact),
+  // as the Triton kernel decides; otherwise the SIMT kernel computes in fp32.
+  const bool lowp = queue.scalar_type() == at::kHalf || queue.scalar_type() == at::kBFloat16;
+  const bool tensor_cores = lowp && major >= 8 && Q < (int64_t{1} << 31) && q.scalar_type() == queue.scalar_type() &&
+                            (!q2.has_value() || q2->scalar_type() == queue.scalar_type());
+  // The SIMT kernel's AimCLR variant (q2) at D > 64 needs 129 KiB of shared memory per block:
+  // sm_80/90 have it, sm_86/89 (99 KiB) do not. Say so, instead of a bare launch error.
+  const int64_t smem = tensor_cores ? infonce_tensor_core_smem_bytes(q2.has_value())
+                                    : infonce_stream_smem_bytes(D <= 64 ? 64 : 128, q2.has_value());
   const int64_t smem_max = optin;
   TORCH_CHECK(smem <= smem_max, "msclr::infonce_queue (cuda): ", q2.has_value() ? "with q2 " : "", "at D = ", D,
               " the kernel needs ", smem / 1024, " KiB of shared memory per block and this GPU allows ", smem_max / 1024,
@@ -52,24 +61,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
   // The fill count stays on the device (read by the kernel): no synchronisation with the host.
   const at::Tensor valid_dev = valid.reshape({1}).to(queue.device(), at::kLong).contiguous();
 
-  // Split the queue so that small batches still fill the GPU (two blocks per SM); merged in finalize.
-  const int64_t tiles = (Q + kInfoNCECudaQueueTile - 1) / kInfoNCECudaQueueTile;
-  const int64_t blocks = (N + kInfoNCECudaQueryBlock - 1) / kInfoNCECudaQueryBlock;
-  int sm_count = 0;  // (ATen/cuda/CUDAContext.h would pull in cuSPARSE headers this toolkit may lack)
-  TORCH_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, queue.device().index()) == cudaSuccess,
-              "msclr::infonce_queue (cuda): cannot query the multiprocessor count");
-  const int64_t sms = std::max(sm_count, 1);
-  int64_t splits = std::clamp<int64_t>((2 * sms + blocks - 1) / blocks, 1, std::max<int64_t>(tiles, 1));
-  const int64_t tiles_per_split = tiles == 0 ? 0 : (tiles + splits - 1) / splits;
-  splits = tiles == 0 ? 1 : (tiles + tiles_per_split - 1) / tiles_per_split;
-
-  const auto f32 = q.options().dtype(at::kFloat);
-  at::Tensor stats = at::empty({5, splits, N}, f32);  // m, l, t, m2, l2
-  at::Tensor acc = with_grad ? at::empty({splits, N, D}, f32) : at::Tensor();
-  at::Tensor acc2 = with_grad && q2.has_value() ? at::empty({splits, N, D}, f32) : at::Tensor();
-  at::Tensor topv = at::empty({splits, N, std::max<int64_t>(topk, 1)}, f32);
-  at::Tensor topi = at::empty({splits, N, std::max<int64_t>(topk, 1)}, q.options().dtype(at::kLong));
-
   InfoNCEProblem prob{};
   prob.q = qf.data_ptr<float>();
   prob.q2 = q2.has_value() ? q2f.data_ptr<float>() : nullptr;
@@ -80,7 +71,32 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
   prob.inv_tau = static_cast<float>(1.0 / tau);
   prob.topk = static_cast<int>(topk);
   prob.with_grad = with_grad;
+  prob.tensor_cores = tensor_cores;
+  const auto dtype = queue.scalar_type() == at::kHalf       ? InfoNCEQueueDtype::kFloat16
+                     : queue.scalar_type() == at::kBFloat16 ? InfoNCEQueueDtype::kBFloat16
+                                                            : InfoNCEQueueDtype::kFloat32;
+
+  // Split the queue so that small batches still fill the GPU (merged in finalize): as many blocks as
+  // are resident at once (occupancy API), rounded down so that the grid is one full wave, not a wave
+  // and a tail.
+  int per_sm = 0;
+  const cudaError_t occ = infonce_stream_blocks_per_sm(prob, dtype, &per_sm);
+  TORCH_CHECK(occ == cudaSuccess, "msclr::infonce_queue (cuda): ", cudaGetErrorString(occ));
+  const int64_t slots = std::max<int64_t>(int64_t{sm_count} * per_sm, 1);
+  const int64_t tiles = (Q + kInfoNCECudaQueueTile - 1) / kInfoNCECudaQueueTile;
+  const int64_t blocks = (N + kInfoNCECudaQueryBlock - 1) / kInfoNCECudaQueryBlock;
+  int64_t splits = std::clamp<int64_t>(slots / blocks, 1, std::max<int64_t>(tiles, 1));
+  const int64_t tiles_per_split = tiles == 0 ? 0 : (tiles + splits - 1) / splits;
+  splits = tiles == 0 ? 1 : (tiles + tiles_per_split - 1) / tiles_per_split;
   prob.splits = splits, prob.tiles_per_split = tiles_per_split;
+
+  const auto f32 = q.options().dtype(at::kFloat);
+  at::Tensor stats = at::empty({5, splits, N}, f32);  // m, l, t, m2, l2
+  at::Tensor acc = with_grad ? at::empty({splits, N, D}, f32) : at::Tensor();
+  at::Tensor acc2 = with_grad && q2.has_value() ? at::empty({splits, N, D}, f32) : at::Tensor();
+  at::Tensor topv = at::empty({splits, N, std::max<int64_t>(topk, 1)}, f32);
+  at::Tensor topi = at::empty({splits, N, std::max<int64_t>(topk, 1)}, q.options().dtype(at::kLong));
+
   InfoNCESplitState state{stats[0].data_ptr<float>(),
                           stats[1].data_ptr<float>(),
                           stats[2].data_ptr<float>(),
@@ -96,9 +112,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
                       q2.has_value() ? out[3].data_ptr<float>() : nullptr,
                       with_grad ? out[4].data_ptr<float>() : nullptr,
                       with_grad && q2.has_value() ? out[5].data_ptr<float>() : nullptr};
-  const auto dtype = queue.scalar_type() == at::kHalf       ? InfoNCEQueueDtype::kFloat16
-                     : queue.scalar_type() == at::kBFloat16 ? InfoNCEQueueDtype::kBFloat16
-                                                            : InfoNCEQueueDtype::kFloat32;
   const cudaError_t err =
       infonce_queue_cuda_launch(prob, dtype, state, outs, c10::cuda::getCurrentCUDAStream().stream());
   TORCH_CHECK(err == cudaSuccess, "msclr::infonce_queue (cuda): ", cudaGetErrorString(err));
