@@ -1,5 +1,6 @@
-// Running top-K list shared by the CPU and CUDA InfoNCE kernels (nearest-neighbour mining):
-// one definition, so the two backends break ties the same way.
+// Running top-K list of the CPU InfoNCE kernel (nearest-neighbour mining). The CUDA kernels keep
+// theirs in registers (cuda/infonce_device.h, topk_push) with the same rule: among equal values
+// the lower queue index comes first.
 #pragma once
 
 #include <cstdint>

@@ -95,7 +95,7 @@ def test_raw_op_outputs_and_conventions(fused_backend):
     q, k, queue, q2 = infonce_problem(5, 2, 40, 16, device=device)
     valid = torch.tensor(33, device=device)
     op = nce_mod._FORWARD[name]
-    for args in [(3, q2, True), (0, None, False), (2, None, True), (0, q2, False)]:
+    for args in [(3, q2, True), (0, None, False), (2, None, True), (0, q2, False), (1, q2, True)]:
         got = op(q, k, queue, valid, 0.1, *args)
         want = nce_mod._FORWARD["reference"](q, k, queue, valid, 0.1, *args)
         for i, (a, b) in enumerate(zip(got, want)):
@@ -460,6 +460,18 @@ def test_cuda_tensor_core_kernel_uses_hmma_and_does_not_spill(arch):
         # logits: 4 column blocks x 8 k-steps; accumulator: 4 k-steps x 8 column blocks; twice with q2
         assert f["hmma"] >= (128 if q2 else 64), (name, f)
         assert f["stack"] <= stack_ceiling, (name, f)
+
+
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+def test_cuda_simt_kernels_keep_top_k_in_registers(arch):
+    """The fp32 (SIMT) streaming and finalize kernels, one variant per top-k capacity (0, 1, 16):
+    no stack. Their top-k lists used to be indexed at run time, which put them in local memory
+    (192-224 B of stack in every variant, mining or not)."""
+    facts = cuda_kernel_facts(arch)
+    kernels = {n: f for n, f in facts.items() if "infonce_stream_kernel<" in n or "infonce_finalize_kernel<" in n}
+    assert len(kernels) == 3 * 2 * 2 * 3 + 2 * 3, sorted(kernels)  # dtype x D x q2 x top-k; finalize D x top-k
+    for name, f in kernels.items():
+        assert f["stack"] == 0, (name, f)
 
 
 @pytest.mark.gpu

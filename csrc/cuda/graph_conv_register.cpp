@@ -58,24 +58,34 @@ PatternTables build_pattern_tables(const at::Tensor& A, bool transposed) {
   return {order, order.to(at::kInt).contiguous(), pattern.sum(-1).amax(-1).to(at::kInt).contiguous()};
 }
 
-// The pattern tables of the last few adjacencies, each kept with a reference to its A and A's version
-// counter: the encoder passes the same A buffer every call, so the sort and reductions (about 15 small
-// launches per table, three tables per layer and step) run once; an in-place change of A bumps its
-// version and rebuilds. Inference tensors have no version counter: never cached.
+// The pattern tables of the last few adjacencies, each kept with a reference to its A, A's version
+// counter and storage, and the stream that built them: the encoder passes the same A buffer every
+// call, so the sort and reductions (about 15 small launches per table, three tables per layer and
+// step) run once. An in-place change of A bumps its version, a new storage (`A.data = ...`) changes
+// its pointer: both rebuild. Tables are used only on the stream that built them, so freeing them
+// (eviction, rebuild) is ordered after their last use. Not cached: inference tensors (no version
+// counter) and calls under CUDA-graph capture (the building kernels would only be recorded).
+// Writes through `A.data` keep A's version and pointer and are not seen (as for the Triton cache).
 class PatternCache {
  public:
-  PatternTables get(const at::Tensor& A, bool transposed) {
-    if (A.is_inference()) return build_pattern_tables(A, transposed);
+  PatternTables get(const at::Tensor& A, bool transposed, cudaStream_t stream) {
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    if (A.is_inference() || cudaStreamIsCapturing(stream, &capture) != cudaSuccess ||
+        capture != cudaStreamCaptureStatusNone)
+      return build_pattern_tables(A, transposed);
     const uint32_t version = A.unsafeGetTensorImpl()->version_counter().current_version();
     const std::lock_guard<std::mutex> lock(mutex_);
     for (auto& e : entries_) {
-      if (e.a.unsafeGetTensorImpl() == A.unsafeGetTensorImpl() && e.transposed == transposed) {
-        if (e.version != version) e.tables = build_pattern_tables(A, transposed), e.version = version;
+      if (e.a.unsafeGetTensorImpl() == A.unsafeGetTensorImpl() && e.transposed == transposed && e.stream == stream) {
+        if (e.version != version || e.data != A.data_ptr() || e.sizes != A.sizes()) {
+          e.tables = build_pattern_tables(A, transposed);
+          e.version = version, e.data = A.data_ptr(), e.sizes = A.sizes().vec();
+        }
         return e.tables;
       }
     }
     if (entries_.size() == kEntries) entries_.erase(entries_.begin());  // oldest first out
-    entries_.push_back({A, transposed, version, build_pattern_tables(A, transposed)});
+    entries_.push_back({A, transposed, stream, version, A.data_ptr(), A.sizes().vec(), build_pattern_tables(A, transposed)});
     return entries_.back().tables;
   }
 
@@ -84,7 +94,10 @@ class PatternCache {
   struct Entry {
     at::Tensor a;  // held, so that no other tensor can take its address while cached
     bool transposed;
+    cudaStream_t stream;
     uint32_t version;
+    const void* data;  // with sizes: `A.data = other` swaps the storage under the same tensor
+    std::vector<int64_t> sizes;
     PatternTables tables;
   };
   std::mutex mutex_;
@@ -93,7 +106,7 @@ class PatternCache {
 
 Tables neighbour_tables(const at::Tensor& A, const at::Tensor& a_eff, bool transposed) {
   static PatternCache* cache = new PatternCache();  // never destroyed: no CUDA frees after the runtime's teardown
-  const PatternTables p = cache->get(A, transposed);
+  const PatternTables p = cache->get(A, transposed, c10::cuda::getCurrentCUDAStream().stream());
   const auto mat = transposed ? a_eff : a_eff.transpose(2, 3);
   return {p.src, at::gather(mat, -1, p.order).contiguous(), p.deg};
 }

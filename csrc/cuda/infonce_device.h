@@ -16,4 +16,28 @@ __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162f
 // as it does in the reference's logsumexp.
 __device__ __forceinline__ float nan_maxf(float a, float b) { return (a > b || a != a) ? a : b; }
 
+// Running top-k list, sorted descending, held in registers (KMAX unrolled, K <= KMAX at run time;
+// csrc/topk.h's topk_insert indexes the list at run time, which puts it in local memory).
+// (v, i) enters before the first entry it beats; equal values keep the lower index first, so
+// the list is the same whatever order the candidates come in. NaN never enters; empty slots
+// hold (-inf, -1). Returns the new K-th value (the bar a later candidate has to clear).
+template <int KMAX, typename Index>
+__device__ __forceinline__ float topk_push(float v, Index i, float (&vals)[KMAX], Index (&idx)[KMAX], int K) {
+  float kth = neg_inf();
+#pragma unroll
+  for (int r = 0; r < KMAX; ++r) {
+    if (r < K && (v > vals[r] || (v == vals[r] && i >= 0 && (idx[r] < 0 || i < idx[r])))) {
+      const float tv = vals[r];
+      const Index ti = idx[r];
+      vals[r] = v, idx[r] = i;
+      v = tv, i = ti;
+    }
+    if (r == K - 1) kth = vals[r];
+  }
+  return kth;
+}
+
+// The top-k capacity a kernel is compiled for: 0, 1 (AimCLR's nearest neighbour) or the maximum.
+constexpr int topk_capacity(int k, int max_k) { return k == 0 ? 0 : k == 1 ? 1 : max_k; }
+
 }  // namespace msclr

@@ -20,7 +20,6 @@
 
 #include "infonce_device.h"
 #include "infonce_launchers.h"
-#include "../topk.h"
 
 namespace msclr {
 namespace {
@@ -50,7 +49,7 @@ constexpr size_t stream_smem_bytes() {
   return static_cast<size_t>(infonce_stream_smem_bytes(DMAX, HAS_Q2));
 }
 
-template <typename T, int DMAX, bool HAS_Q2>
+template <typename T, int DMAX, bool HAS_Q2, int KMAX>
 __global__ void __launch_bounds__(kThreads)
     infonce_stream_kernel(InfoNCEProblem prob, const T* __restrict__ queue, InfoNCESplitState st) {
   constexpr int LD = DMAX + 1;  // padded rows: threads of a warp read one column of 16 rows without conflicts
@@ -96,9 +95,11 @@ __global__ void __launch_bounds__(kThreads)
   for (int a = 0; a < R2; ++a)
 #pragma unroll
     for (int c = 0; c < (HAS_Q2 ? DC : 1); ++c) acc2[a][c] = 0.f;
-  float best_v[kMaxTopk];  // thread tid < BM keeps the top-k list of query row tid
-  int64_t best_i[kMaxTopk];
-  for (int r = 0; r < K; ++r) best_v[r] = neg_inf(), best_i[r] = -1;
+  constexpr int KR = KMAX > 0 ? KMAX : 1;
+  float best_v[KR], kth = neg_inf();  // thread tid < BM keeps the top-k list of query row tid
+  int64_t best_i[KR];
+#pragma unroll
+  for (int r = 0; r < KR; ++r) best_v[r] = neg_inf(), best_i[r] = -1;
 
   for (int64_t j0 = start; j0 < end; j0 += BQ) {
     __syncthreads();  // every thread is done with the previous tile
@@ -141,7 +142,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int b = 0; b < 4; ++b) col_ok[b] = j0 + tx + 16 * b < end;
 
-    if (K > 0) {
+    if (KMAX > 0) {
 #pragma unroll
       for (int a = 0; a < 4; ++a)
 #pragma unroll
@@ -150,7 +151,7 @@ __global__ void __launch_bounds__(kThreads)
       if (tid < BM && row0 + tid < N) {
         for (int c = 0; c < BQ; ++c) {
           const float v = es[tid * LE + c];
-          if (v > best_v[K - 1]) topk_insert(v, j0 + c, best_v, best_i, K);
+          if (v > kth) kth = topk_push<KR, int64_t>(v, j0 + c, best_v, best_i, K);
         }
       }
       __syncthreads();
@@ -251,14 +252,16 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
   }
-  if (K > 0 && tid < BM && row0 + tid < N) {
+  if (KMAX > 0 && tid < BM && row0 + tid < N) {
     const int64_t x = split * N + row0 + tid;
-    for (int r = 0; r < K; ++r) st.topv[x * K + r] = best_v[r], st.topi[x * K + r] = best_i[r];
+#pragma unroll
+    for (int r = 0; r < KR; ++r)
+      if (r < K) st.topv[x * K + r] = best_v[r], st.topi[x * K + r] = best_i[r];
   }
 }
 
 // One warp per query: merge the splits (rescaled to a common max), add the P positives, write outputs.
-template <int DMAX>
+template <int DMAX, int KMAX>
 __global__ void __launch_bounds__(32 * kFinalizeWarps)
     infonce_finalize_kernel(InfoNCEProblem prob, InfoNCESplitState st, InfoNCEOutputs out) {
   constexpr int DL = DMAX / 32;  // embedding entries per lane
@@ -391,39 +394,69 @@ __global__ void __launch_bounds__(32 * kFinalizeWarps)
   }
 
   const int K = prob.topk;
-  if (K > 0 && lane == 0) {  // splits in queue order: ties keep the lower index
-    float bv[kMaxTopk];
-    int64_t bi[kMaxTopk];
-    for (int r = 0; r < K; ++r) bv[r] = neg_inf(), bi[r] = -1;
+  constexpr int KR = KMAX > 0 ? KMAX : 1;
+  if (KMAX > 0 && lane == 0) {  // ties keep the lower index
+    float bv[KR];
+    int64_t bi[KR];
+#pragma unroll
+    for (int r = 0; r < KR; ++r) bv[r] = neg_inf(), bi[r] = -1;
     for (int64_t s = 0; s < prob.splits; ++s)
       for (int r = 0; r < K; ++r) {
         const int64_t x = (s * N + i) * K + r;
-        if (st.topi[x] >= 0) topk_insert(st.topv[x], st.topi[x], bv, bi, K);
+        if (st.topi[x] >= 0) topk_push<KR, int64_t>(st.topv[x], st.topi[x], bv, bi, K);
       }
-    for (int r = 0; r < K; ++r) out.topk_idx[i * K + r] = bi[r];
+#pragma unroll
+    for (int r = 0; r < KR; ++r)
+      if (r < K) out.topk_idx[i * K + r] = bi[r];
   }
+}
+
+template <int DMAX, int KMAX>
+cudaError_t finalize_k(const InfoNCEProblem& prob, const InfoNCESplitState& state, const InfoNCEOutputs& out,
+                       cudaStream_t stream) {
+  const unsigned fin_blocks = static_cast<unsigned>((prob.N + kFinalizeWarps - 1) / kFinalizeWarps);
+  infonce_finalize_kernel<DMAX, KMAX><<<fin_blocks, 32 * kFinalizeWarps, 0, stream>>>(prob, state, out);
+  return cudaGetLastError();
 }
 
 template <int DMAX>
 cudaError_t finalize(const InfoNCEProblem& prob, const InfoNCESplitState& state, const InfoNCEOutputs& out,
                      cudaStream_t stream) {
-  const unsigned fin_blocks = static_cast<unsigned>((prob.N + kFinalizeWarps - 1) / kFinalizeWarps);
-  infonce_finalize_kernel<DMAX><<<fin_blocks, 32 * kFinalizeWarps, 0, stream>>>(prob, state, out);
-  return cudaGetLastError();
+  switch (topk_capacity(prob.topk, kMaxTopk)) {
+    case 0:
+      return finalize_k<DMAX, 0>(prob, state, out, stream);
+    case 1:
+      return finalize_k<DMAX, 1>(prob, state, out, stream);
+    default:
+      return finalize_k<DMAX, kMaxTopk>(prob, state, out, stream);
+  }
 }
 
 // The SIMT streaming kernel; with blocks_per_sm it launches nothing and reports its occupancy.
-template <typename T, int DMAX, bool HAS_Q2>
-cudaError_t launch_stream(const InfoNCEProblem& prob, const InfoNCESplitState& state, cudaStream_t stream,
-                          int* blocks_per_sm) {
+template <typename T, int DMAX, bool HAS_Q2, int KMAX>
+cudaError_t launch_stream_k(const InfoNCEProblem& prob, const InfoNCESplitState& state, cudaStream_t stream,
+                            int* blocks_per_sm) {
   constexpr size_t smem = stream_smem_bytes<DMAX, HAS_Q2>();
-  auto kernel = infonce_stream_kernel<T, DMAX, HAS_Q2>;
+  auto kernel = infonce_stream_kernel<T, DMAX, HAS_Q2, KMAX>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (err != cudaSuccess) return err;
   if (blocks_per_sm != nullptr) return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, kernel, kThreads, smem);
   const dim3 grid(static_cast<unsigned>((prob.N + BM - 1) / BM), static_cast<unsigned>(prob.splits));
   kernel<<<grid, kThreads, smem, stream>>>(prob, static_cast<const T*>(prob.queue), state);
   return cudaGetLastError();
+}
+
+template <typename T, int DMAX, bool HAS_Q2>
+cudaError_t launch_stream(const InfoNCEProblem& prob, const InfoNCESplitState& state, cudaStream_t stream,
+                          int* blocks_per_sm) {
+  switch (topk_capacity(prob.topk, kMaxTopk)) {
+    case 0:
+      return launch_stream_k<T, DMAX, HAS_Q2, 0>(prob, state, stream, blocks_per_sm);
+    case 1:
+      return launch_stream_k<T, DMAX, HAS_Q2, 1>(prob, state, stream, blocks_per_sm);
+    default:
+      return launch_stream_k<T, DMAX, HAS_Q2, kMaxTopk>(prob, state, stream, blocks_per_sm);
+  }
 }
 
 template <typename T>

@@ -84,6 +84,10 @@ cudaError_t infonce_queue_cuda_launch(const InfoNCEProblem& prob, InfoNCEQueueDt
 // sizes the splits so that the grid is one full wave. prob.splits is not read.
 cudaError_t infonce_stream_blocks_per_sm(const InfoNCEProblem& prob, InfoNCEQueueDtype queue_dtype, int* blocks);
 
+// The compute capability (x10) of the tensor-core kernel's code for the current device, 0 if none:
+// it needs >= 80 (the host falls back to the SIMT kernel below).
+int infonce_tensor_core_binary_arch();
+
 // The tensor-core streaming kernel alone (infonce_tensor_core_kernel.cu); with blocks_per_sm it
 // launches nothing and reports its occupancy instead.
 cudaError_t infonce_tensor_core_stream_launch(const InfoNCEProblem& prob, InfoNCEQueueDtype queue_dtype,

@@ -42,7 +42,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
   // as the Triton kernel decides; otherwise the SIMT kernel computes in fp32.
   const bool lowp = queue.scalar_type() == at::kHalf || queue.scalar_type() == at::kBFloat16;
   const bool tensor_cores = lowp && major >= 8 && Q < (int64_t{1} << 31) && q.scalar_type() == queue.scalar_type() &&
-                            (!q2.has_value() || q2->scalar_type() == queue.scalar_type());
+                            (!q2.has_value() || q2->scalar_type() == queue.scalar_type()) &&
+                            infonce_tensor_core_binary_arch() >= 80;
   // The SIMT kernel's AimCLR variant (q2) at D > 64 needs 129 KiB of shared memory per block:
   // sm_80/90 have it, sm_86/89 (99 KiB) do not. Say so, instead of a bare launch error.
   const int64_t smem = tensor_cores ? infonce_tensor_core_smem_bytes(q2.has_value())

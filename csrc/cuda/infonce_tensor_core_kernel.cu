@@ -18,6 +18,12 @@
 // Rescaling the accumulator fragments by a per-row factor needs each fragment element's row; WMMA
 // leaves that layout opaque, so it is read once from a fragment loaded from a matrix whose entries
 // are their own row numbers.
+//
+// Precision against the SIMT and Triton kernels: the logits are the same up to fp32 summation order;
+// a and a2 use 16-bit weights (relative error 2^-9 in bf16, 2^-12 in fp16), and so does the cross
+// term, which the others sum from fp32 weights: its error in the divergence is at most
+// 2^-9 max|u2| in bf16 (0.03 at tau = 0.07 for unit vectors), typically far less. With a
+// non-finite queue row t follows a (NaN) where the others skip zero weights.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_pipeline.h>
@@ -63,7 +69,7 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
   return __float2bfloat16_rn(x);
 }
 
-// Four consecutive 16-bit weights in one 8-byte store.
+// Four consecutive 16-bit weights, as two 16-bit pairs.
 __device__ __forceinline__ void store4(__half* p, float a, float b, float c, float d) {
   __half2* h = reinterpret_cast<__half2*>(p);
   h[0] = __floats2half2_rn(a, b);
@@ -73,25 +79,6 @@ __device__ __forceinline__ void store4(__nv_bfloat16* p, float a, float b, float
   __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(p);
   h[0] = __floats2bfloat162_rn(a, b);
   h[1] = __floats2bfloat162_rn(c, d);
-}
-
-// Running top-k of one lane, sorted descending, held in registers (KMAX unrolled, K <= KMAX at run
-// time). (v, i) enters before the first entry it beats; equal values keep the lower index first.
-// Returns the new K-th value (the bar a later candidate has to clear).
-template <int KMAX>
-__device__ __forceinline__ float topk_push(float v, int i, float (&vals)[KMAX], int (&idx)[KMAX], int K) {
-  float kth = neg_inf();
-#pragma unroll
-  for (int r = 0; r < KMAX; ++r) {
-    if (r < K && (v > vals[r] || (v == vals[r] && i >= 0 && (idx[r] < 0 || i < idx[r])))) {
-      const float tv = vals[r];
-      const int ti = idx[r];
-      vals[r] = v, idx[r] = i;
-      v = tv, i = ti;
-    }
-    if (r == K - 1) kth = vals[r];
-  }
-  return kth;
 }
 
 // One queue tile [BQ][LDH] of rows [j0, end): 16-byte cp.async copies when `async16` (D % 8 == 0 and a
@@ -180,7 +167,7 @@ __device__ __forceinline__ float row_max(const float* row, int half, int ncols, 
     for (int x = 0; x < 4; ++x) {
       if (c + x < ncols) {
         mx = nan_maxf(mx, w[x]);
-        if (TOPK && rank && w[x] > kth) kth = topk_push<KR>(w[x], j0 + c + x, best_v, best_i, K);
+        if (TOPK && rank && w[x] > kth) kth = topk_push<KR, int>(w[x], j0 + c + x, best_v, best_i, K);
       }
     }
   }
@@ -383,7 +370,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     for (int r = 0; r < KR; ++r) {
       const float v = __shfl_xor_sync(0xffffffffu, best_v[r], 1);
       const int i = __shfl_xor_sync(0xffffffffu, best_i[r], 1);
-      if (half == 0) topk_push<KR>(v, i, best_v, best_i, K);
+      if (half == 0) topk_push<KR, int>(v, i, best_v, best_i, K);
     }
     if (half == 0 && my_row < N) {
 #pragma unroll
@@ -411,15 +398,32 @@ template <typename T>
 cudaError_t launch_dtype(const InfoNCEProblem& prob, const InfoNCESplitState& state, cudaStream_t stream,
                          int* blocks_per_sm) {
   const bool q2 = prob.q2 != nullptr;
-  if (prob.topk == 0)
-    return q2 ? launch<T, true, 0>(prob, state, stream, blocks_per_sm) : launch<T, false, 0>(prob, state, stream, blocks_per_sm);
-  if (prob.topk == 1)
-    return q2 ? launch<T, true, 1>(prob, state, stream, blocks_per_sm) : launch<T, false, 1>(prob, state, stream, blocks_per_sm);
-  return q2 ? launch<T, true, kInfoNCECudaMaxTopk>(prob, state, stream, blocks_per_sm)
-            : launch<T, false, kInfoNCECudaMaxTopk>(prob, state, stream, blocks_per_sm);
+  constexpr int kMax = static_cast<int>(kInfoNCECudaMaxTopk);
+  switch (topk_capacity(prob.topk, kMax)) {
+    case 0:
+      return q2 ? launch<T, true, 0>(prob, state, stream, blocks_per_sm)
+                : launch<T, false, 0>(prob, state, stream, blocks_per_sm);
+    case 1:
+      return q2 ? launch<T, true, 1>(prob, state, stream, blocks_per_sm)
+                : launch<T, false, 1>(prob, state, stream, blocks_per_sm);
+    default:
+      return q2 ? launch<T, true, kMax>(prob, state, stream, blocks_per_sm)
+                : launch<T, false, kMax>(prob, state, stream, blocks_per_sm);
+  }
 }
 
 }  // namespace
+
+int infonce_tensor_core_binary_arch() {
+  // The kernel's code for the current device: sm_80+ machine code, or PTX JIT-compiled for it. A build
+  // without sm_80+ code (TORCH_CUDA_ARCH_LIST="7.5+PTX") would run the __trap() body on any GPU.
+  cudaFuncAttributes attr{};
+  if (cudaFuncGetAttributes(&attr, infonce_tensor_core_kernel<__nv_bfloat16, false, 0>) != cudaSuccess) {
+    (void)cudaGetLastError();  // clear it: the caller falls back to the SIMT kernel
+    return 0;
+  }
+  return attr.binaryVersion;
+}
 
 cudaError_t infonce_tensor_core_stream_launch(const InfoNCEProblem& prob, InfoNCEQueueDtype queue_dtype,
                                               const InfoNCESplitState& state, cudaStream_t stream,
