@@ -439,8 +439,8 @@ def test_triton_stream_on_sm90_uses_tensor_cores_and_does_not_spill(dtype, q2, t
 # and the stack bytes each may use. Top-16 mining with the divergence keeps 32 more values in
 # registers beside the two accumulators (a, a2) and spills a few bytes; AimCLR mines top-1.
 TENSOR_CORE_VARIANTS = [
-    (dtype, q2, kmax, 16 if (q2 and kmax == 16) else 0)
-    for dtype in ("__nv_bfloat16", "__half")
+    (dtype, q2, kmax, (24 if dtype == "float" else 16) if (q2 and kmax == 16) else 0)
+    for dtype in ("__nv_bfloat16", "__half", "float")  # float: TF32
     for q2 in (False, True)
     for kmax in (0, 1, 16)
 ]
@@ -448,17 +448,18 @@ TENSOR_CORE_VARIANTS = [
 
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
 def test_cuda_tensor_core_kernel_uses_hmma_and_does_not_spill(arch):
-    """Proof without a GPU: every variant of the CUDA InfoNCE kernel for 16-bit queues that nvcc
-    built into msclr._C runs its two products on tensor cores (HMMA in the SASS) and keeps its
-    state in registers (no stack, but top-16 mining with the divergence)."""
+    """Proof without a GPU: every variant of the CUDA tensor-core InfoNCE kernel (16-bit queues, and
+    fp32 ones as TF32) that nvcc built into msclr._C runs its two products on tensor cores (HMMA in
+    the SASS) and keeps its state in registers (no stack, but top-16 mining with the divergence)."""
     facts = cuda_kernel_facts(arch)
     kernels = {name: f for name, f in facts.items() if "infonce_tensor_core_kernel<" in name}
     assert len(kernels) == len(TENSOR_CORE_VARIANTS), sorted(kernels)
     for dtype, q2, kmax, stack_ceiling in TENSOR_CORE_VARIANTS:
         name = f"infonce_tensor_core_kernel<{dtype}, {str(q2).lower()}, {kmax}>"
         (f,) = [f for n, f in kernels.items() if name in n]
-        # logits: 4 column blocks x 8 k-steps; accumulator: 4 k-steps x 8 column blocks; twice with q2
-        assert f["hmma"] >= (128 if q2 else 64), (name, f)
+        # 2 HMMA per WMMA product; logits: 4 column blocks x 8 (TF32: 16) k-steps, accumulator: 4 k-steps
+        # (TF32: a loop of 8, not unrolled) x 8 column blocks; twice with q2
+        assert f["hmma"] >= (256 if q2 else 128), (name, f)
         assert f["stack"] <= stack_ceiling, (name, f)
 
 
@@ -476,15 +477,16 @@ def test_cuda_simt_kernels_keep_top_k_in_registers(arch):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not GPU, reason="no CUDA GPU on this machine")
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("D", [20, 72, 128])  # plain loads (D % 8 != 0), cp.async with zero columns, full width
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])  # float32: TF32 allowed
+@pytest.mark.parametrize("D", [20, 70, 72, 128])  # plain loads (D % 8 != 0 or % 4), cp.async with zero columns, full
 @pytest.mark.parametrize("q2_on,topk", [(False, 0), (True, 1), (False, 5), (True, 16)])
-def test_cuda_tensor_core_path_matches_reference(dtype, D, q2_on, topk):
-    """The tensor-core kernel (16-bit queue, queries of its dtype) against the float64 reference on the
-    same rounded inputs: two query blocks (the second partial), a partly filled queue whose end falls
-    inside a tile, every option. The exp-weights of the second product are rounded to 16 bits (as
-    flash-attention does), hence the gradient and divergence tolerances."""
+def test_cuda_tensor_core_path_matches_reference(dtype, D, q2_on, topk, monkeypatch):
+    """The tensor-core kernel (16-bit queue with queries of its dtype; fp32 with TF32 allowed) against
+    the float64 reference on the same inputs: two query blocks (the second partial), a partly filled
+    queue whose end falls inside a tile, every option. The exp-weights of the second product are
+    rounded to the storage type (to TF32 in fp32, as are the inputs), hence the tolerances."""
     need_backend("cuda", "cuda", OPS)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
     q, k, queue, q2 = infonce_problem(70, 2, 1000, D, device="cuda", dtype=dtype, seed=D + topk)
     q2 = q2 if q2_on else None
     valid = 937
@@ -494,24 +496,29 @@ def test_cuda_tensor_core_path_matches_reference(dtype, D, q2_on, topk):
         q2=q2.double() if q2 is not None else None,
     )  # fmt: skip
     weight_rel = 2.0**-8 if dtype == torch.bfloat16 else 2.0**-11  # one rounding of a weight in (0, 1]
-    torch.testing.assert_close(got.losses.double(), want.losses, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(got.lse.double(), want.lse, rtol=1e-4, atol=1e-4)
+    # logits: exact products of 16-bit inputs; TF32 rounds q and the queue (2^-11 each) times 1/tau
+    logit_tol = 4 * 2.0**-11 / 0.07 if dtype == torch.float32 else 1e-4
+    torch.testing.assert_close(got.losses.double(), want.losses, rtol=1e-4, atol=logit_tol)
+    torch.testing.assert_close(got.lse.double(), want.lse, rtol=1e-4, atol=logit_tol)
     if q2 is not None:  # t / L1 is a weighted mean of logits up to 1/tau
-        torch.testing.assert_close(got.divergence.double(), want.divergence, rtol=0, atol=weight_rel / 0.07)
+        torch.testing.assert_close(got.divergence.double(), want.divergence, rtol=0, atol=weight_rel / 0.07 + logit_tol)
     if topk:
-        assert_topk_matches(got.topk, q.double(), queue.double(), valid, topk, tol=1e-3)
+        assert_topk_matches(got.topk, q.double(), queue.double(), valid, topk, tol=1e-3 + 0.07 * logit_tol)
     for what, a, b in zip(("q", "q2"), g_got, g_want):
-        torch.testing.assert_close(a.double(), b, rtol=4 * weight_rel, atol=4 * weight_rel, msg=f"gradient of {what}")
+        tol = 4 * weight_rel + (0.07 * logit_tol if dtype == torch.float32 else 0)
+        torch.testing.assert_close(a.double(), b, rtol=tol, atol=tol, msg=f"gradient of {what}")
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not GPU, reason="no CUDA GPU on this machine")
-def test_cuda_takes_the_tensor_core_kernel_for_16_bit_queues():
+def test_cuda_takes_the_tensor_core_kernel_for_16_bit_queues(monkeypatch):
     """Which streaming kernel runs, read from the profiler: tensor cores for a bf16 queue with bf16
-    queries, the fp32 SIMT kernel for an fp32 queue and for fp32 queries against a bf16 queue."""
+    queries and for fp32 with TF32 allowed; the fp32 SIMT kernel for fp32 (torch's default: no TF32)
+    and for fp32 queries against a bf16 queue."""
     from torch.profiler import ProfilerActivity, profile
 
     need_backend("cuda", "cuda", OPS)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
 
     def kernels(q_dtype, queue_dtype):
         q, k, queue, _ = infonce_problem(64, 1, 512, 128, device="cuda")
@@ -524,3 +531,5 @@ def test_cuda_takes_the_tensor_core_kernel_for_16_bit_queues():
     for q_dtype, queue_dtype in ((torch.float32, torch.float32), (torch.float32, torch.bfloat16)):
         names = kernels(q_dtype, queue_dtype)
         assert "infonce_stream_kernel" in names and "infonce_tensor_core_kernel" not in names, (q_dtype, queue_dtype)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
+    assert "infonce_tensor_core_kernel" in kernels(torch.float32, torch.float32)

@@ -24,18 +24,23 @@ constexpr int64_t infonce_stream_smem_bytes(int64_t dmax, bool has_q2) {
 constexpr int64_t kInfoNCECudaMaxDim = 128;
 constexpr int64_t kInfoNCECudaMaxTopk = 16;
 
-// The tensor-core kernel (16-bit queue and queries, sm_80+; infonce_tensor_core_kernel.cu): row
-// strides in elements of its shared arrays, padded against bank conflicts and kept multiples of
-// 16 bytes (WMMA tiles must start 32-byte aligned: 16 rows of any of them are).
-constexpr int64_t kInfoNCETensorCoreRow16 = kInfoNCECudaMaxDim + 8;         // q, q2, queue tiles (16-bit)
+// The tensor-core kernel (infonce_tensor_core_kernel.cu; sm_80+; 16-bit queue and queries, or fp32
+// ones with TF32 allowed): row strides in elements of its shared arrays, padded by 16 bytes against
+// bank conflicts and kept multiples of 16 bytes (WMMA tiles must start 32-byte aligned: 16 rows of
+// any of them are).
+constexpr int64_t infonce_tensor_core_row(int64_t elem_bytes) {  // q, q2, queue tiles
+  return kInfoNCECudaMaxDim + 16 / elem_bytes;
+}
 constexpr int64_t kInfoNCETensorCoreRowLogits = kInfoNCECudaQueueTile + 4;   // logits (fp32)
 constexpr int64_t kInfoNCETensorCoreRowWeights = kInfoNCECudaQueueTile + 8;  // exp-weights (16-bit)
-// Its dynamic shared memory: queries (and q2), two queue tiles, the logits and the exp-weights
-// (94 KiB with q2, 77 KiB without: within sm_86/89's 99 KiB).
-constexpr int64_t infonce_tensor_core_smem_bytes(bool has_q2) {
-  return 2 * ((has_q2 ? 2 : 1) * kInfoNCECudaQueryBlock + 2 * kInfoNCECudaQueueTile) * kInfoNCETensorCoreRow16 +
+// Its dynamic shared memory: queries (and q2), two queue tiles, the logits and, in 16 bits, the
+// exp-weights (fp32 writes them over the logits). 16-bit: 94 KiB with q2, 77 KiB without (within
+// sm_86/89's 99 KiB); fp32: 149 / 116 KiB (sm_80/90 only).
+constexpr int64_t infonce_tensor_core_smem_bytes(int64_t elem_bytes, bool has_q2) {
+  return elem_bytes * ((has_q2 ? 2 : 1) * kInfoNCECudaQueryBlock + 2 * kInfoNCECudaQueueTile) *
+             infonce_tensor_core_row(elem_bytes) +
          4 * kInfoNCECudaQueryBlock * kInfoNCETensorCoreRowLogits +
-         2 * kInfoNCECudaQueryBlock * kInfoNCETensorCoreRowWeights;
+         (elem_bytes == 4 ? 0 : elem_bytes * kInfoNCECudaQueryBlock * kInfoNCETensorCoreRowWeights);
 }
 
 // Per-split running state, arrays indexed [split][query] (a, a2: [split][query][d]; topv/topi:
@@ -62,7 +67,7 @@ struct InfoNCEProblem {
   float inv_tau;
   int topk;  // 0..kInfoNCECudaMaxTopk
   bool with_grad;
-  bool tensor_cores;  // 16-bit queue, queries of its dtype, sm_80+, Q < 2^31: the tensor-core kernel
+  bool tensor_cores;  // the tensor-core kernel (sm_80+, Q < 2^31; 16-bit, or fp32 with TF32 allowed)
   int64_t splits, tiles_per_split;
 };
 

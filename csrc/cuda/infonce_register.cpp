@@ -2,6 +2,7 @@
 // per-split state, then raw pointers and the current stream to csrc/cuda/infonce_kernel.cu. Schema in
 // csrc/infonce.cpp; argument checks and output allocation (shared with the CPU kernel) in csrc/infonce.h.
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -39,14 +40,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
                   cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device) == cudaSuccess,
               "msclr::infonce_queue (cuda): cannot read the device's attributes");
   // Tensor cores when the queue is 16-bit and the queries share its dtype (converting them is exact),
-  // as the Triton kernel decides; otherwise the SIMT kernel computes in fp32.
-  const bool lowp = queue.scalar_type() == at::kHalf || queue.scalar_type() == at::kBFloat16;
-  const bool tensor_cores = lowp && major >= 8 && Q < (int64_t{1} << 31) && q.scalar_type() == queue.scalar_type() &&
-                            (!q2.has_value() || q2->scalar_type() == queue.scalar_type()) &&
+  // as the Triton kernel decides, or when all are fp32 and torch allows TF32 in matmuls (off by
+  // default) and the fp32 tiles fit in shared memory; otherwise the SIMT kernel computes in fp32.
+  const auto qt = queue.scalar_type();
+  const bool same = q.scalar_type() == qt && (!q2.has_value() || q2->scalar_type() == qt);
+  const bool lowp = qt == at::kHalf || qt == at::kBFloat16;
+  const int64_t elem = lowp ? 2 : 4;
+  const bool tf32 = qt == at::kFloat && at::globalContext().allowTF32CuBLAS() &&
+                    infonce_tensor_core_smem_bytes(elem, q2.has_value()) <= optin;
+  const bool tensor_cores = (lowp || tf32) && same && major >= 8 && Q < (int64_t{1} << 31) &&
                             infonce_tensor_core_binary_arch() >= 80;
   // The SIMT kernel's AimCLR variant (q2) at D > 64 needs 129 KiB of shared memory per block:
   // sm_80/90 have it, sm_86/89 (99 KiB) do not. Say so, instead of a bare launch error.
-  const int64_t smem = tensor_cores ? infonce_tensor_core_smem_bytes(q2.has_value())
+  const int64_t smem = tensor_cores ? infonce_tensor_core_smem_bytes(elem, q2.has_value())
                                     : infonce_stream_smem_bytes(D <= 64 ? 64 : 128, q2.has_value());
   const int64_t smem_max = optin;
   TORCH_CHECK(smem <= smem_max, "msclr::infonce_queue (cuda): ", q2.has_value() ? "with q2 " : "", "at D = ", D,

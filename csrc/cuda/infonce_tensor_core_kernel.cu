@@ -1,8 +1,11 @@
-// Tensor-core streaming kernel of msclr::infonce_queue for 16-bit queues (docs/architecture.md 3.2).
+// Tensor-core streaming kernel of msclr::infonce_queue (docs/architecture.md 3.2).
 //
-// Same per-split state as infonce_stream_kernel (infonce_kernel.cu), which also finalizes; taken when
-// the queue is float16/bfloat16 and the queries share its dtype (so converting them is exact), on
-// sm_80+. The two products of a queue tile run on tensor cores (WMMA m16n16k16, fp32 accumulation):
+// Same per-split state as infonce_stream_kernel (infonce_kernel.cu), which also finalizes; taken on
+// sm_80+ when the queue is float16/bfloat16 and the queries share its dtype (so converting them is
+// exact), or when all are float32 and torch allows TF32 in matmuls
+// (torch.backends.cuda.matmul.allow_tf32, off by default: the SIMT kernel computes in fp32 then).
+// The two products of a queue tile run on tensor cores (WMMA m16n16k16 in 16 bits, m16n16k8 in
+// TF32, fp32 accumulation):
 //
 //   logits  S = q . tile^T            (64 queries x 64 queue rows, per warp 16 x 64)
 //   a      += exp(S/tau - m) . tile   (the dq accumulator, 16 x D per warp, kept in fragments)
@@ -11,8 +14,8 @@
 // memory by cp.async (16-byte copies when rows and base are 16-byte aligned, else plain loads).
 // Every step after the tile lands is warp-local: a warp's logits go to its 16 rows of shared memory,
 // and two lanes per row (32 logits each) read them twice, for the max and top-k, then for the
-// exp-weights, which they write as 16-bit for the second product (flash-attention's choice; the
-// sums l stay fp32). Holding no logits in registers leaves them to the accumulators (a and, for
+// exp-weights, which they write in the storage type for the second product (flash-attention's
+// choice; the sums l stay fp32; in fp32 over the logits, in place). Holding no logits in registers leaves them to the accumulators (a and, for
 // AimCLR, a2: 2 x 64 per lane at D = 128). AimCLR's cross term t = sum_j exp(u_j - m) u2_j equals
 // q2 . a / tau, so it comes from the accumulator after the last tile instead of a per-tile sum.
 // Rescaling the accumulator fragments by a per-row factor needs each fragment element's row; WMMA
@@ -23,13 +26,15 @@
 // a and a2 use 16-bit weights (relative error 2^-9 in bf16, 2^-12 in fp16), and so does the cross
 // term, which the others sum from fp32 weights: its error in the divergence is at most
 // 2^-9 max|u2| in bf16 (0.03 at tau = 0.07 for unit vectors), typically far less. With a
-// non-finite queue row t follows a (NaN) where the others skip zero weights.
+// non-finite queue row t follows a (NaN) where the others skip zero weights. TF32 rounds queries,
+// queue rows and weights to 10 mantissa bits (relative 2^-11), as torch's TF32 matmuls do.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_pipeline.h>
 #include <mma.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "infonce_device.h"
 #include "infonce_launchers.h"
@@ -45,21 +50,56 @@ constexpr int BM = static_cast<int>(kInfoNCECudaQueryBlock);  // 64 queries: 16 
 constexpr int BQ = static_cast<int>(kInfoNCECudaQueueTile);   // 64 queue rows per tile
 constexpr int DMAX = static_cast<int>(kInfoNCECudaMaxDim);    // 128
 constexpr int RW = 16;                                        // query rows per warp
-constexpr int LDH = static_cast<int>(kInfoNCETensorCoreRow16);  // 16-bit rows of q, q2, tiles (+8: banks)
 constexpr int LDS = static_cast<int>(kInfoNCETensorCoreRowLogits);  // fp32 logit rows
-constexpr int LDE = static_cast<int>(kInfoNCETensorCoreRowWeights);  // 16-bit exp-weight rows
 constexpr int NF = DMAX / 16;  // accumulator fragments per warp (16 x 16 each)
 constexpr int LANE_COLS = BQ / 2;  // logits per lane: lanes 2r and 2r+1 share row r of the warp's 16
 static_assert(BM == kWarps * RW, "one warp per 16 query rows");
 
-using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
-constexpr int FE = FragC::num_elements;
+// Per storage type T: the WMMA element type, the k-depth of one product, the row strides of the
+// q / q2 / tile arrays (LDH) and of the exp-weights (LDE; fp32 writes them over the logits).
+template <typename T>
+struct Mma {
+  using Elem = T;
+  static constexpr int K = 16;
+  static constexpr int LDH = static_cast<int>(infonce_tensor_core_row(sizeof(T)));
+  static constexpr int LDE = static_cast<int>(kInfoNCETensorCoreRowWeights);
+};
+template <>
+struct Mma<float> {
+  using Elem = wmma::precision::tf32;
+  static constexpr int K = 8;
+  static constexpr int LDH = static_cast<int>(infonce_tensor_core_row(sizeof(float)));
+  static constexpr int LDE = LDS;
+};
+
+template <typename T>
+using FragC = wmma::fragment<wmma::accumulator, 16, 16, Mma<T>::K, float>;
+template <typename T, typename Layout>
+using FragA = wmma::fragment<wmma::matrix_a, 16, 16, Mma<T>::K, typename Mma<T>::Elem, Layout>;
+template <typename T, typename Layout>
+using FragB = wmma::fragment<wmma::matrix_b, 16, 16, Mma<T>::K, typename Mma<T>::Elem, Layout>;
+constexpr int FE = FragC<float>::num_elements;
+static_assert(FragC<__half>::num_elements == FE, "one accumulator layout per fragment size");
+
+// Loads an operand fragment; fp32 values are rounded to TF32 as the tensor cores require.
+template <typename T, typename Frag>
+__device__ __forceinline__ void load_operand(Frag& f, const T* p, int ldm) {
+  wmma::load_matrix_sync(f, p, ldm);
+  if constexpr (std::is_same_v<T, float>) {
+#pragma unroll
+    for (int e = 0; e < f.num_elements; ++e) f.x[e] = wmma::__float_to_tf32(f.x[e]);
+  }
+}
 
 __device__ __forceinline__ float pair_max(float v) { return nan_maxf(v, __shfl_xor_sync(0xffffffffu, v, 1)); }
 __device__ __forceinline__ float pair_sum(float v) { return v + __shfl_xor_sync(0xffffffffu, v, 1); }
 
 template <typename T>
 __device__ __forceinline__ T from_float(float x);
+template <>
+__device__ __forceinline__ float from_float<float>(float x) {
+  return x;
+}
 template <>
 __device__ __forceinline__ __half from_float<__half>(float x) {
   return __float2half_rn(x);
@@ -69,7 +109,10 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
   return __float2bfloat16_rn(x);
 }
 
-// Four consecutive 16-bit weights, as two 16-bit pairs.
+// Four consecutive weights: one float4, or two 16-bit pairs.
+__device__ __forceinline__ void store4(float* p, float a, float b, float c, float d) {
+  *reinterpret_cast<float4*>(p) = make_float4(a, b, c, d);
+}
 __device__ __forceinline__ void store4(__half* p, float a, float b, float c, float d) {
   __half2* h = reinterpret_cast<__half2*>(p);
   h[0] = __floats2half2_rn(a, b);
@@ -81,18 +124,20 @@ __device__ __forceinline__ void store4(__nv_bfloat16* p, float a, float b, float
   h[1] = __floats2bfloat162_rn(c, d);
 }
 
-// One queue tile [BQ][LDH] of rows [j0, end): 16-byte cp.async copies when `async16` (D % 8 == 0 and a
-// 16-byte aligned queue; the columns >= D were zeroed once), else plain converting loads.
+// One queue tile [BQ][LDH] of rows [j0, end): 16-byte cp.async copies when `async16` (rows of a whole
+// number of 16-byte chunks and a 16-byte aligned queue; the columns >= D were zeroed once), else
+// plain loads.
 template <typename T>
 __device__ __forceinline__ void load_tile(T* dst, const T* __restrict__ queue, int64_t j0, int64_t end, int D,
                                           bool async16) {
+  constexpr int LDH = Mma<T>::LDH, PER_CHUNK = 16 / sizeof(T);
   if (async16) {
-    const int chunks = D / 8;
+    const int chunks = D / PER_CHUNK;
     for (int x = threadIdx.x; x < BQ * chunks; x += kThreads) {
       const int r = x / chunks, c = x - r * chunks;
-      T* d = dst + r * LDH + c * 8;
+      T* d = dst + r * LDH + c * PER_CHUNK;
       if (j0 + r < end)
-        __pipeline_memcpy_async(d, queue + (j0 + r) * D + c * 8, 16);
+        __pipeline_memcpy_async(d, queue + (j0 + r) * D + c * PER_CHUNK, 16);
       else
         *reinterpret_cast<uint4*>(d) = make_uint4(0u, 0u, 0u, 0u);
     }
@@ -107,17 +152,18 @@ __device__ __forceinline__ void load_tile(T* dst, const T* __restrict__ queue, i
 // S = rows (16 x D) . tile^T (D x 64) on tensor cores, written to this warp's 16 logit rows.
 template <typename T>
 __device__ __forceinline__ void warp_logits(const T* rows, const T* tile, float* out, int ksteps) {
+  constexpr int KD = Mma<T>::K, LDH = Mma<T>::LDH;
 #pragma unroll
   for (int n = 0; n < BQ / 16; ++n) {
-    FragC c;
+    FragC<T> c;
     wmma::fill_fragment(c, 0.f);
 #pragma unroll
-    for (int k = 0; k < NF; ++k) {
+    for (int k = 0; k < DMAX / KD; ++k) {
       if (k < ksteps) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;  // tile^T: column j = queue row j
-        wmma::load_matrix_sync(a, rows + k * 16, LDH);
-        wmma::load_matrix_sync(b, tile + n * 16 * LDH + k * 16, LDH);
+        FragA<T, wmma::row_major> a;
+        FragB<T, wmma::col_major> b;  // tile^T: column j = queue row j
+        load_operand(a, rows + k * KD, LDH);
+        load_operand(b, tile + n * 16 * LDH + k * KD, LDH);
         wmma::mma_sync(c, a, b, c);
       }
     }
@@ -128,21 +174,24 @@ __device__ __forceinline__ void warp_logits(const T* rows, const T* tile, float*
 // acc = acc * scale(row) + weights (16 x 64) . tile (64 x D); scale[e] is the factor of element e's row.
 // One weights fragment live at a time (k outer): the registers go to the accumulators.
 template <typename T>
-__device__ __forceinline__ void warp_accumulate(FragC (&acc)[NF], const float (&scale)[FE], const T* weights,
+__device__ __forceinline__ void warp_accumulate(FragC<T> (&acc)[NF], const float (&scale)[FE], const T* weights,
                                                 const T* tile, int D) {
+  constexpr int KD = Mma<T>::K, LDH = Mma<T>::LDH;
+  // TF32 takes twice the k-steps: unrolled, their operands spilled beside AimCLR's two accumulators
+  constexpr int kUnroll = std::is_same_v<T, float> ? 1 : BQ / KD;
 #pragma unroll
   for (int n = 0; n < NF; ++n)
 #pragma unroll
     for (int e = 0; e < FE; ++e) acc[n].x[e] *= scale[e];
-#pragma unroll
-  for (int k = 0; k < BQ / 16; ++k) {
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-    wmma::load_matrix_sync(a, weights + k * 16, LDE);
+#pragma unroll kUnroll
+  for (int k = 0; k < BQ / KD; ++k) {
+    FragA<T, wmma::row_major> a;
+    load_operand(a, weights + k * KD, Mma<T>::LDE);
 #pragma unroll
     for (int n = 0; n < NF; ++n) {
       if (n * 16 < D) {
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
-        wmma::load_matrix_sync(b, tile + k * 16 * LDH + n * 16, LDH);
+        FragB<T, wmma::row_major> b;
+        load_operand(b, tile + k * KD * LDH + n * 16, LDH);
         wmma::mma_sync(acc[n], a, b, acc[n]);
       }
     }
@@ -176,7 +225,7 @@ __device__ __forceinline__ float row_max(const float* row, int half, int ncols, 
 
 // Online softmax step of one row (the two lanes together; same guards as infonce_stream_kernel:
 // NaN sticks, all -inf keeps the sums 0). Pass 2 over the logit row writes the exp-weights
-// exp(u - m_new) as 16-bit (0 past the end), m and l are updated; returns the rescale factor of the
+// exp(u - m_new) in T (0 past the end), m and l are updated; returns the rescale factor of the
 // previous state.
 template <typename T>
 __device__ __forceinline__ float online_softmax(const float* row, T* weights, int half, int ncols, float inv_tau,
@@ -208,7 +257,8 @@ __device__ __forceinline__ void row_factors(float f, const int (&row_of)[FE], fl
 }
 
 // Accumulator fragments -> `stage` (16 x DMAX floats of this warp, row-major).
-__device__ __forceinline__ void stage_accumulator(const FragC (&acc)[NF], float* stage) {
+template <typename T>
+__device__ __forceinline__ void stage_accumulator(const FragC<T> (&acc)[NF], float* stage) {
 #pragma unroll
   for (int n = 0; n < NF; ++n) wmma::store_matrix_sync(stage + n * 16, acc[n], DMAX, wmma::mem_row_major);
   __syncwarp();
@@ -232,11 +282,14 @@ __global__ void __launch_bounds__(kThreads, 2)
   __trap();  // the host takes this kernel only on sm_80+ (bfloat16 WMMA, cp.async)
 #else
   extern __shared__ __align__(128) unsigned char smem[];
+  constexpr int LDH = Mma<T>::LDH, LDE = Mma<T>::LDE;
+  constexpr bool kFp32 = std::is_same_v<T, float>;
   T* qs = reinterpret_cast<T*>(smem);                  // [BM][LDH] queries (exact: they share T)
   T* q2s = qs + (HAS_Q2 ? BM * LDH : 0);               // [BM][LDH] (q2s = qs without HAS_Q2)
   T* tiles = q2s + BM * LDH;                           // [2][BQ][LDH] double-buffered queue tiles
   float* ss = reinterpret_cast<float*>(tiles + 2 * BQ * LDH);  // [BM][LDS] logits
-  T* es = reinterpret_cast<T*>(ss + BM * LDS);         // [BM][LDE] exp-weights
+  // [BM][LDE] exp-weights; in fp32 the logits' own array (each lane overwrites what it has read)
+  T* es = kFp32 ? reinterpret_cast<T*>(ss) : reinterpret_cast<T*>(ss + BM * LDS);
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int rr = lane / 2, half = lane % 2;  // this lane's row within the warp, and which half of its columns
@@ -251,8 +304,8 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int64_t ntiles = end > start ? (end - start + BQ - 1) / BQ : 0;
   const bool with_grad = prob.with_grad;
   const int K = prob.topk;
-  const int ksteps = (D + 15) / 16;
-  const bool async16 = D % 8 == 0 && reinterpret_cast<uintptr_t>(queue) % 16 == 0;
+  const int ksteps = (D + Mma<T>::K - 1) / Mma<T>::K;
+  const bool async16 = D % (16 / sizeof(T)) == 0 && reinterpret_cast<uintptr_t>(queue) % 16 == 0;
 
   for (int x = tid; x < BM * DMAX; x += kThreads) {
     const int r = x / DMAX, d = x - r * DMAX;
@@ -278,7 +331,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   {
     for (int x = lane; x < 16 * 16; x += 32) my_s[(x / 16) * LDS + x % 16] = static_cast<float>(x / 16);
     __syncwarp();
-    FragC probe;
+    FragC<T> probe;
     wmma::load_matrix_sync(probe, my_s, LDS, wmma::mem_row_major);
 #pragma unroll
     for (int e = 0; e < FE; ++e) row_of[e] = static_cast<int>(probe.x[e]);
@@ -286,7 +339,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
 
   float m = neg_inf(), l = 0.f, t = 0.f, m2 = neg_inf(), l2 = 0.f;  // t: from a, after the loop
-  FragC acc[NF], acc2[NF];  // acc2 (q2's) is dead code without HAS_Q2
+  FragC<T> acc[NF], acc2[NF];  // acc2 (q2's) is dead code without HAS_Q2
 #pragma unroll
   for (int n = 0; n < NF; ++n) wmma::fill_fragment(acc[n], 0.f), wmma::fill_fragment(acc2[n], 0.f);
   constexpr int KR = KMAX > 0 ? KMAX : 1;
@@ -347,7 +400,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   float* stage = reinterpret_cast<float*>(tiles) + warp * RW * DMAX;
   if (with_grad || HAS_Q2) {
     __syncthreads();  // every warp is done with the tile buffers: they stage the accumulators
-    stage_accumulator(acc, stage);
+    stage_accumulator<T>(acc, stage);
     if (HAS_Q2) {  // t = q2 . a / tau for this lane's row, the two lanes of the row taking half of D each
       float dot = 0.f;
       for (int d = half; d < D; d += 2) dot += to_float(my_q2[rr * LDH + d]) * stage[rr * DMAX + d];
@@ -356,7 +409,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (with_grad) write_staged(stage, st.a + base * D, rows_left, D, lane);
     if (HAS_Q2 && with_grad) {
       __syncwarp();
-      stage_accumulator(acc2, stage);
+      stage_accumulator<T>(acc2, stage);
       write_staged(stage, st.a2 + base * D, rows_left, D, lane);
     }
   }
@@ -384,7 +437,7 @@ __global__ void __launch_bounds__(kThreads, 2)
 template <typename T, bool HAS_Q2, int KMAX>
 cudaError_t launch(const InfoNCEProblem& prob, const InfoNCESplitState& state, cudaStream_t stream,
                    int* blocks_per_sm) {
-  const size_t smem = static_cast<size_t>(infonce_tensor_core_smem_bytes(HAS_Q2));
+  const size_t smem = static_cast<size_t>(infonce_tensor_core_smem_bytes(sizeof(T), HAS_Q2));
   auto kernel = infonce_tensor_core_kernel<T, HAS_Q2, KMAX>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (err != cudaSuccess) return err;
@@ -434,7 +487,7 @@ cudaError_t infonce_tensor_core_stream_launch(const InfoNCEProblem& prob, InfoNC
     case InfoNCEQueueDtype::kBFloat16:
       return launch_dtype<__nv_bfloat16>(prob, state, stream, blocks_per_sm);
     case InfoNCEQueueDtype::kFloat32:
-      break;
+      return launch_dtype<float>(prob, state, stream, blocks_per_sm);
   }
   return cudaErrorInvalidValue;
 }
