@@ -62,30 +62,33 @@ PatternTables build_pattern_tables(const at::Tensor& A, bool transposed) {
 // counter and storage, and the stream that built them: the encoder passes the same A buffer every
 // call, so the sort and reductions (about 15 small launches per table, three tables per layer and
 // step) run once. An in-place change of A bumps its version, a new storage (`A.data = ...`) changes
-// its pointer: both rebuild. Tables are used only on the stream that built them, so freeing them
-// (eviction, rebuild) is ordered after their last use. Not cached: inference tensors (no version
+// its pointer, sizes or strides: both rebuild. Tables are used only on the stream that built them,
+// so freeing them (eviction, rebuild) is ordered after their last use. Not cached: inference tensors (no version
 // counter) and calls under CUDA-graph capture (the building kernels would only be recorded).
 // Writes through `A.data` keep A's version and pointer and are not seen (as for the Triton cache).
 class PatternCache {
  public:
   PatternTables get(const at::Tensor& A, bool transposed, cudaStream_t stream) {
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-    if (A.is_inference() || cudaStreamIsCapturing(stream, &capture) != cudaSuccess ||
-        capture != cudaStreamCaptureStatusNone)
+    if (cudaStreamIsCapturing(stream, &capture) != cudaSuccess) {
+      (void)cudaGetLastError();  // not left for the next launch check to report as its own
       return build_pattern_tables(A, transposed);
+    }
+    if (A.is_inference() || capture != cudaStreamCaptureStatusNone) return build_pattern_tables(A, transposed);
     const uint32_t version = A.unsafeGetTensorImpl()->version_counter().current_version();
     const std::lock_guard<std::mutex> lock(mutex_);
     for (auto& e : entries_) {
       if (e.a.unsafeGetTensorImpl() == A.unsafeGetTensorImpl() && e.transposed == transposed && e.stream == stream) {
-        if (e.version != version || e.data != A.data_ptr() || e.sizes != A.sizes()) {
+        if (e.version != version || e.data != A.data_ptr() || e.sizes != A.sizes() || e.strides != A.strides()) {
           e.tables = build_pattern_tables(A, transposed);
-          e.version = version, e.data = A.data_ptr(), e.sizes = A.sizes().vec();
+          e.version = version, e.data = A.data_ptr(), e.sizes = A.sizes().vec(), e.strides = A.strides().vec();
         }
         return e.tables;
       }
     }
     if (entries_.size() == kEntries) entries_.erase(entries_.begin());  // oldest first out
-    entries_.push_back({A, transposed, stream, version, A.data_ptr(), A.sizes().vec(), build_pattern_tables(A, transposed)});
+    entries_.push_back({A, transposed, stream, version, A.data_ptr(), A.sizes().vec(), A.strides().vec(),
+                        build_pattern_tables(A, transposed)});
     return entries_.back().tables;
   }
 
@@ -96,8 +99,8 @@ class PatternCache {
     bool transposed;
     cudaStream_t stream;
     uint32_t version;
-    const void* data;  // with sizes: `A.data = other` swaps the storage under the same tensor
-    std::vector<int64_t> sizes;
+    const void* data;  // with sizes and strides: `A.data = other` swaps the storage under the same tensor
+    std::vector<int64_t> sizes, strides;
     PatternTables tables;
   };
   std::mutex mutex_;

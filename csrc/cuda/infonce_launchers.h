@@ -89,8 +89,8 @@ cudaError_t infonce_queue_cuda_launch(const InfoNCEProblem& prob, InfoNCEQueueDt
 // sizes the splits so that the grid is one full wave. prob.splits is not read.
 cudaError_t infonce_stream_blocks_per_sm(const InfoNCEProblem& prob, InfoNCEQueueDtype queue_dtype, int* blocks);
 
-// The compute capability (x10) of the tensor-core kernel's code for the current device, 0 if none:
-// it needs >= 80 (the host falls back to the SIMT kernel below).
+// The virtual architecture (x10) the tensor-core kernel's code for the current device was compiled
+// for, 0 if none: it needs >= 80 (else the host takes the SIMT kernel).
 int infonce_tensor_core_binary_arch();
 
 // The tensor-core streaming kernel alone (infonce_tensor_core_kernel.cu); with blocks_per_sm it

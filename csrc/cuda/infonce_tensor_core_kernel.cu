@@ -468,14 +468,15 @@ cudaError_t launch_dtype(const InfoNCEProblem& prob, const InfoNCESplitState& st
 }  // namespace
 
 int infonce_tensor_core_binary_arch() {
-  // The kernel's code for the current device: sm_80+ machine code, or PTX JIT-compiled for it. A build
-  // without sm_80+ code (TORCH_CUDA_ARCH_LIST="7.5+PTX") would run the __trap() body on any GPU.
+  // The virtual architecture the kernel's code for the current device was compiled from (its
+  // __CUDA_ARCH__): a build without sm_80+ code (TORCH_CUDA_ARCH_LIST="7.5+PTX") JIT-compiles the
+  // compute_75 PTX, whose body is the __trap(), even on an sm_80+ GPU (binaryVersion would say 80).
   cudaFuncAttributes attr{};
   if (cudaFuncGetAttributes(&attr, infonce_tensor_core_kernel<__nv_bfloat16, false, 0>) != cudaSuccess) {
     (void)cudaGetLastError();  // clear it: the caller falls back to the SIMT kernel
     return 0;
   }
-  return attr.binaryVersion;
+  return attr.ptxVersion;
 }
 
 cudaError_t infonce_tensor_core_stream_launch(const InfoNCEProblem& prob, InfoNCEQueueDtype queue_dtype,
