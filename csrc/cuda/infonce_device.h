@@ -4,6 +4,10 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cstdint>
+
+#include "infonce_launchers.h"
+
 namespace msclr {
 
 __device__ __forceinline__ float neg_inf() { return -__int_as_float(0x7f800000); }
@@ -35,6 +39,33 @@ __device__ __forceinline__ float topk_push(float v, Index i, float (&vals)[KMAX]
     if (r == K - 1) kth = vals[r];
   }
   return kth;
+}
+
+// The queue rows [start, end) that split `split` streams: its tiles of `tile_rows`, clipped to the
+// filled part of the ring buffer (read on the device: no host synchronisation).
+struct QueueRange {
+  int64_t start, end;
+};
+__device__ __forceinline__ QueueRange split_rows(const InfoNCEProblem& prob, int64_t split, int64_t tile_rows) {
+  const int64_t filled = *prob.valid;
+  const int64_t valid = filled < 0 ? 0 : (filled > prob.Q ? prob.Q : filled);
+  const int64_t start = split * prob.tiles_per_split * tile_rows;
+  const int64_t stop = start + prob.tiles_per_split * tile_rows;
+  return {start, stop < valid ? stop : valid};
+}
+
+// Launches a streaming kernel (grid: query blocks of `block_rows` x queue splits) with `smem` bytes of
+// dynamic shared memory; with blocks_per_sm it launches nothing and reports the kernel's occupancy.
+template <typename T>
+cudaError_t launch_streaming(void (*kernel)(InfoNCEProblem, const T*, InfoNCESplitState), int threads,
+                             size_t smem, int64_t block_rows, const InfoNCEProblem& prob,
+                             const InfoNCESplitState& state, cudaStream_t stream, int* blocks_per_sm) {
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (err != cudaSuccess) return err;
+  if (blocks_per_sm != nullptr) return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, kernel, threads, smem);
+  const dim3 grid(static_cast<unsigned>((prob.N + block_rows - 1) / block_rows), static_cast<unsigned>(prob.splits));
+  kernel<<<grid, threads, smem, stream>>>(prob, static_cast<const T*>(prob.queue), state);
+  return cudaGetLastError();
 }
 
 // The top-k capacity a kernel is compiled for: 0, 1 (AimCLR's nearest neighbour) or the maximum.

@@ -67,10 +67,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t N = prob.N, D = prob.D;
   const int64_t row0 = static_cast<int64_t>(blockIdx.x) * BM;
   const int64_t split = blockIdx.y;
-  const int64_t filled = *prob.valid;
-  const int64_t Qv = filled < 0 ? 0 : (filled > prob.Q ? prob.Q : filled);
-  const int64_t start = split * prob.tiles_per_split * BQ;
-  const int64_t end = start + prob.tiles_per_split * BQ < Qv ? start + prob.tiles_per_split * BQ : Qv;
+  const auto [start, end] = split_rows(prob, split, BQ);
   const bool with_grad = prob.with_grad;
   const int K = prob.topk;
 
@@ -432,18 +429,12 @@ cudaError_t finalize(const InfoNCEProblem& prob, const InfoNCESplitState& state,
   }
 }
 
-// The SIMT streaming kernel; with blocks_per_sm it launches nothing and reports its occupancy.
+// The SIMT streaming kernel (or, with blocks_per_sm, its occupancy).
 template <typename T, int DMAX, bool HAS_Q2, int KMAX>
 cudaError_t launch_stream_k(const InfoNCEProblem& prob, const InfoNCESplitState& state, cudaStream_t stream,
                             int* blocks_per_sm) {
-  constexpr size_t smem = stream_smem_bytes<DMAX, HAS_Q2>();
-  auto kernel = infonce_stream_kernel<T, DMAX, HAS_Q2, KMAX>;
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-  if (err != cudaSuccess) return err;
-  if (blocks_per_sm != nullptr) return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, kernel, kThreads, smem);
-  const dim3 grid(static_cast<unsigned>((prob.N + BM - 1) / BM), static_cast<unsigned>(prob.splits));
-  kernel<<<grid, kThreads, smem, stream>>>(prob, static_cast<const T*>(prob.queue), state);
-  return cudaGetLastError();
+  return launch_streaming<T>(infonce_stream_kernel<T, DMAX, HAS_Q2, KMAX>, kThreads, stream_smem_bytes<DMAX, HAS_Q2>(),
+                             BM, prob, state, stream, blocks_per_sm);
 }
 
 template <typename T, int DMAX, bool HAS_Q2>

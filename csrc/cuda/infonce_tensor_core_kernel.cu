@@ -297,10 +297,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int D = static_cast<int>(prob.D);
   const int64_t row0 = static_cast<int64_t>(blockIdx.x) * BM;
   const int64_t split = blockIdx.y;
-  const int64_t filled = *prob.valid;
-  const int64_t Qv = filled < 0 ? 0 : (filled > prob.Q ? prob.Q : filled);
-  const int64_t start = split * prob.tiles_per_split * BQ;
-  const int64_t end = start + prob.tiles_per_split * BQ < Qv ? start + prob.tiles_per_split * BQ : Qv;
+  const auto [start, end] = split_rows(prob, split, BQ);
   const int64_t ntiles = end > start ? (end - start + BQ - 1) / BQ : 0;
   const bool with_grad = prob.with_grad;
   const int K = prob.topk;
@@ -438,13 +435,8 @@ template <typename T, bool HAS_Q2, int KMAX>
 cudaError_t launch(const InfoNCEProblem& prob, const InfoNCESplitState& state, cudaStream_t stream,
                    int* blocks_per_sm) {
   const size_t smem = static_cast<size_t>(infonce_tensor_core_smem_bytes(sizeof(T), HAS_Q2));
-  auto kernel = infonce_tensor_core_kernel<T, HAS_Q2, KMAX>;
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-  if (err != cudaSuccess) return err;
-  if (blocks_per_sm != nullptr) return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, kernel, kThreads, smem);
-  const dim3 grid(static_cast<unsigned>((prob.N + BM - 1) / BM), static_cast<unsigned>(prob.splits));
-  kernel<<<grid, kThreads, smem, stream>>>(prob, static_cast<const T*>(prob.queue), state);
-  return cudaGetLastError();
+  return launch_streaming<T>(infonce_tensor_core_kernel<T, HAS_Q2, KMAX>, kThreads, smem, BM, prob, state, stream,
+                             blocks_per_sm);
 }
 
 template <typename T>
