@@ -17,6 +17,7 @@ in the parent they skip, in the child (INTERPRETING) they run.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -245,11 +246,13 @@ def _cuda_binary_tools() -> str:
     return tools
 
 
+@functools.cache
 def cuda_kernel_facts(arch: str = "sm_90") -> dict[str, dict]:
     """What nvcc compiled into msclr._C for `arch`, per CUDA kernel (demangled name, with its
     template arguments): registers and stack bytes (`cuobjdump -res-usage`) and tensor-core
     instruction counts in the SASS (HMMA = mma.sync / WMMA, HGMMA = wgmma). Skips when the
-    extension has no CUDA kernels or no code for `arch` (TORCH_CUDA_ARCH_LIST)."""
+    extension has no CUDA kernels or no code for `arch` (TORCH_CUDA_ARCH_LIST). Cached per arch:
+    one disassembly of the library takes about 15 s (read it, do not change it)."""
     from msclr import _build_info, _ext
 
     if not _build_info.WITH_CUDA:
