@@ -207,6 +207,16 @@ def compile_triton_for_sm90(
     return compiled
 
 
+def _cuda_binary_tools() -> str:
+    """The folder of cuobjdump / nvdisasm shipped in triton's wheel (skips the test without them)."""
+    import triton
+
+    tools = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
+    if not all(os.path.exists(os.path.join(tools, t)) for t in ("cuobjdump", "nvdisasm")):
+        pytest.skip("cuobjdump / nvdisasm are not in this triton wheel")
+    return tools
+
+
 def sm90_code_facts(compiled) -> dict:
     """What the GPU will run, read from a `compile_triton_for_sm90` result with the tools that ship
     in triton's wheel: tensor-core instruction counts in the SASS (HGMMA = Hopper wgmma, HMMA =
@@ -215,11 +225,7 @@ def sm90_code_facts(compiled) -> dict:
     `cuobjdump -res-usage`."""
     import tempfile
 
-    import triton
-
-    tools = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
-    if not all(os.path.exists(os.path.join(tools, t)) for t in ("cuobjdump", "nvdisasm")):
-        pytest.skip("cuobjdump / nvdisasm are not in this triton wheel")
+    tools = _cuda_binary_tools()
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(compiled.asm["cubin"])
         f.flush()
@@ -234,16 +240,6 @@ def sm90_code_facts(compiled) -> dict:
         registers=int(found.group(1)),
         stack=int(found.group(2)),
     )
-
-
-def _cuda_binary_tools() -> str:
-    """The folder of cuobjdump / nvdisasm shipped in triton's wheel (skips the test without them)."""
-    import triton
-
-    tools = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
-    if not all(os.path.exists(os.path.join(tools, t)) for t in ("cuobjdump", "nvdisasm")):
-        pytest.skip("cuobjdump / nvdisasm are not in this triton wheel")
-    return tools
 
 
 @functools.cache

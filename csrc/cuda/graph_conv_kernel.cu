@@ -53,7 +53,8 @@ constexpr int kMixCols = 4096 / BO;  // mix: BO x kMixCols outputs per block, (B
 // ------------------------------------------------------------------ out = sum_k W_k (in A_k)
 constexpr int kMixBC = 16;
 
-// Minimum two blocks per SM (at most 128 registers): without it ptxas chose fewer and spilled.
+// Minimum two blocks per SM (at most 128 registers), as for the gradient kernels below: without it
+// ptxas gave those as few as 48 registers and spilled.
 template <typename scalar_t, typename acc_t, int BO>
 __global__ void __launch_bounds__(kThreads, 2)
     mix_kernel(const scalar_t* __restrict__ in, scalar_t* __restrict__ out, const acc_t* __restrict__ w, int64_t sw_k,
@@ -312,65 +313,50 @@ inline unsigned blocks_for(int64_t count, int64_t per_block) {
   return static_cast<unsigned>((count + per_block - 1) / per_block);
 }
 
-template <typename scalar_t, int BO>
-cudaError_t launch_mix_tile(const void* in, void* out, const void* w, int64_t sw_k, int64_t sw_o, int64_t sw_c,
-                            const void* bias, GraphConvTables tab, const int64_t* layout, int64_t N, int64_t CI,
-                            int64_t CO, int64_t T, int64_t V, int64_t K, int64_t L, cudaStream_t stream) {
-  using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-  const dim3 grid(static_cast<unsigned>(N), blocks_for(T * V, kMixCols<BO>), blocks_for(CO, BO));
-  mix_kernel<scalar_t, acc_t, BO><<<grid, kThreads, 0, stream>>>(
-      static_cast<const scalar_t*>(in), static_cast<scalar_t*>(out), static_cast<const acc_t*>(w), sw_k, sw_o, sw_c,
-      static_cast<const acc_t*>(bias), tab.src, static_cast<const acc_t*>(tab.coef), tab.deg, layout, CI, CO, T, V, K,
-      L);
-  return cudaGetLastError();
+// f(std::integral_constant<int, BO>{}) for the tile height of `rows` output channels (graph_conv_tile_rows).
+template <typename F>
+cudaError_t with_tile_rows(int64_t rows, F&& f) {
+  switch (graph_conv_tile_rows(rows)) {
+    case 16:
+      return f(std::integral_constant<int, 16>{});
+    case 32:
+      return f(std::integral_constant<int, 32>{});
+    default:
+      return f(std::integral_constant<int, 64>{});
+  }
 }
 
 template <typename scalar_t>
 cudaError_t launch_mix(const void* in, void* out, const void* w, int64_t sw_k, int64_t sw_o, int64_t sw_c,
                        const void* bias, GraphConvTables tab, const int64_t* layout, int64_t N, int64_t CI,
                        int64_t CO, int64_t T, int64_t V, int64_t K, int64_t L, cudaStream_t stream) {
-  switch (graph_conv_tile_rows(CO)) {
-    case 16:
-      return launch_mix_tile<scalar_t, 16>(in, out, w, sw_k, sw_o, sw_c, bias, tab, layout, N, CI, CO, T, V, K, L,
-                                           stream);
-    case 32:
-      return launch_mix_tile<scalar_t, 32>(in, out, w, sw_k, sw_o, sw_c, bias, tab, layout, N, CI, CO, T, V, K, L,
-                                           stream);
-    default:
-      return launch_mix_tile<scalar_t, 64>(in, out, w, sw_k, sw_o, sw_c, bias, tab, layout, N, CI, CO, T, V, K, L,
-                                           stream);
-  }
-}
-
-template <typename scalar_t, int BO>
-cudaError_t launch_weight_grad_tile(const void* x, const void* gy, GraphConvTables tab, const int64_t* layout,
-                                    void* gw_part, void* gb_part, bool has_bias, int64_t N, int64_t C, int64_t O,
-                                    int64_t T, int64_t V, int64_t K, int64_t L, int64_t splits, cudaStream_t stream) {
   using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-  const dim3 grid(blocks_for(O, BO) * blocks_for(C, kWgInputs<BO>), static_cast<unsigned>(K),
-                  static_cast<unsigned>(splits));
-  weight_grad_kernel<scalar_t, acc_t, BO><<<grid, kThreads, 0, stream>>>(
-      static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(gy), tab.src, static_cast<const acc_t*>(tab.coef),
-      tab.deg, layout, static_cast<acc_t*>(gw_part), static_cast<acc_t*>(gb_part), has_bias, N, C, O, T, V, K, L,
-      splits);
-  return cudaGetLastError();
+  return with_tile_rows(CO, [&](auto rows) {
+    constexpr int BO = decltype(rows)::value;
+    const dim3 grid(static_cast<unsigned>(N), blocks_for(T * V, kMixCols<BO>), blocks_for(CO, BO));
+    mix_kernel<scalar_t, acc_t, BO><<<grid, kThreads, 0, stream>>>(
+        static_cast<const scalar_t*>(in), static_cast<scalar_t*>(out), static_cast<const acc_t*>(w), sw_k, sw_o, sw_c,
+        static_cast<const acc_t*>(bias), tab.src, static_cast<const acc_t*>(tab.coef), tab.deg, layout, CI, CO, T, V,
+        K, L);
+    return cudaGetLastError();
+  });
 }
 
 template <typename scalar_t>
 cudaError_t launch_weight_grad(const void* x, const void* gy, GraphConvTables tab, const int64_t* layout,
                                void* gw_part, void* gb_part, bool has_bias, int64_t N, int64_t C, int64_t O,
                                int64_t T, int64_t V, int64_t K, int64_t L, int64_t splits, cudaStream_t stream) {
-  switch (graph_conv_tile_rows(O)) {
-    case 16:
-      return launch_weight_grad_tile<scalar_t, 16>(x, gy, tab, layout, gw_part, gb_part, has_bias, N, C, O, T, V, K,
-                                                   L, splits, stream);
-    case 32:
-      return launch_weight_grad_tile<scalar_t, 32>(x, gy, tab, layout, gw_part, gb_part, has_bias, N, C, O, T, V, K,
-                                                   L, splits, stream);
-    default:
-      return launch_weight_grad_tile<scalar_t, 64>(x, gy, tab, layout, gw_part, gb_part, has_bias, N, C, O, T, V, K,
-                                                   L, splits, stream);
-  }
+  using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+  return with_tile_rows(O, [&](auto rows) {
+    constexpr int BO = decltype(rows)::value;
+    const dim3 grid(blocks_for(O, BO) * blocks_for(C, kWgInputs<BO>), static_cast<unsigned>(K),
+                    static_cast<unsigned>(splits));
+    weight_grad_kernel<scalar_t, acc_t, BO><<<grid, kThreads, 0, stream>>>(
+        static_cast<const scalar_t*>(x), static_cast<const scalar_t*>(gy), tab.src,
+        static_cast<const acc_t*>(tab.coef), tab.deg, layout, static_cast<acc_t*>(gw_part),
+        static_cast<acc_t*>(gb_part), has_bias, N, C, O, T, V, K, L, splits);
+    return cudaGetLastError();
+  });
 }
 
 template <typename scalar_t>

@@ -63,8 +63,9 @@ PatternTables build_pattern_tables(const at::Tensor& A, bool transposed) {
 // call, so the sort and reductions (about 15 small launches per table, three tables per layer and
 // step) run once. An in-place change of A bumps its version, a new storage (`A.data = ...`) changes
 // its pointer, sizes or strides: both rebuild. Tables are used only on the stream that built them,
-// so freeing them (eviction, rebuild) is ordered after their last use. Not cached: inference tensors (no version
-// counter) and calls under CUDA-graph capture (the building kernels would only be recorded).
+// so freeing them (eviction, rebuild) is ordered after their last use. Not cached: inference
+// tensors (no version counter) and calls under CUDA-graph capture (the building kernels would only
+// be recorded).
 // Writes through `A.data` keep A's version and pointer and are not seen (as for the Triton cache).
 class PatternCache {
  public:
@@ -191,7 +192,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> masked_graph_conv_bac
     // d W, d b: partial sums over interleaved sample groups, reduced here in a fixed order
     int sms = 0;  // (ATen/cuda/CUDAContext.h would need cuSPARSE headers this toolkit may lack)
     check_launch(op, cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, x.get_device()));
-    const int64_t rows = graph_conv_tile_rows(s.O), inputs = graph_conv_weight_grad_inputs(graph_conv_tile_rows(s.O));
+    const int rows = graph_conv_tile_rows(s.O), inputs = graph_conv_weight_grad_inputs(rows);
     const int64_t tiles = s.K * ((s.O + rows - 1) / rows) * ((s.C + inputs - 1) / inputs);
     const int64_t splits = std::clamp<int64_t>((4 * int64_t{sms} + tiles - 1) / tiles, 1, std::min<int64_t>(s.N, 65535));
     auto gw_part = at::empty({splits, s.K, s.O, s.C}, fopt);

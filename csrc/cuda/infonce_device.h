@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "infonce_launchers.h"
 
@@ -68,7 +69,27 @@ cudaError_t launch_streaming(void (*kernel)(InfoNCEProblem, const T*, InfoNCESpl
   return cudaGetLastError();
 }
 
-// The top-k capacity a kernel is compiled for: 0, 1 (AimCLR's nearest neighbour) or the maximum.
-constexpr int topk_capacity(int k, int max_k) { return k == 0 ? 0 : k == 1 ? 1 : max_k; }
+// f(std::integral_constant<int, KMAX>{}) for the top-k capacity the kernels are compiled for: 0, 1
+// (AimCLR's nearest neighbour) or kInfoNCECudaMaxTopk (any K up to it).
+template <typename F>
+cudaError_t with_topk_capacity(int k, F&& f) {
+  if (k == 0) return f(std::integral_constant<int, 0>{});
+  if (k == 1) return f(std::integral_constant<int, 1>{});
+  return f(std::integral_constant<int, static_cast<int>(kInfoNCECudaMaxTopk)>{});
+}
+
+// f(static_cast<T*>(nullptr)) for the queue's element type T.
+template <typename F>
+cudaError_t with_queue_type(InfoNCEQueueDtype dtype, F&& f) {
+  switch (dtype) {
+    case InfoNCEQueueDtype::kFloat32:
+      return f(static_cast<float*>(nullptr));
+    case InfoNCEQueueDtype::kFloat16:
+      return f(static_cast<__half*>(nullptr));
+    case InfoNCEQueueDtype::kBFloat16:
+      return f(static_cast<__nv_bfloat16*>(nullptr));
+  }
+  return cudaErrorInvalidValue;
+}
 
 }  // namespace msclr

@@ -408,46 +408,24 @@ __global__ void __launch_bounds__(32 * kFinalizeWarps)
   }
 }
 
-template <int DMAX, int KMAX>
-cudaError_t finalize_k(const InfoNCEProblem& prob, const InfoNCESplitState& state, const InfoNCEOutputs& out,
-                       cudaStream_t stream) {
-  const unsigned fin_blocks = static_cast<unsigned>((prob.N + kFinalizeWarps - 1) / kFinalizeWarps);
-  infonce_finalize_kernel<DMAX, KMAX><<<fin_blocks, 32 * kFinalizeWarps, 0, stream>>>(prob, state, out);
-  return cudaGetLastError();
-}
-
 template <int DMAX>
 cudaError_t finalize(const InfoNCEProblem& prob, const InfoNCESplitState& state, const InfoNCEOutputs& out,
                      cudaStream_t stream) {
-  switch (topk_capacity(prob.topk, kMaxTopk)) {
-    case 0:
-      return finalize_k<DMAX, 0>(prob, state, out, stream);
-    case 1:
-      return finalize_k<DMAX, 1>(prob, state, out, stream);
-    default:
-      return finalize_k<DMAX, kMaxTopk>(prob, state, out, stream);
-  }
+  return with_topk_capacity(prob.topk, [&](auto kmax) {
+    const unsigned fin_blocks = static_cast<unsigned>((prob.N + kFinalizeWarps - 1) / kFinalizeWarps);
+    infonce_finalize_kernel<DMAX, decltype(kmax)::value><<<fin_blocks, 32 * kFinalizeWarps, 0, stream>>>(prob, state, out);
+    return cudaGetLastError();
+  });
 }
 
 // The SIMT streaming kernel (or, with blocks_per_sm, its occupancy).
-template <typename T, int DMAX, bool HAS_Q2, int KMAX>
-cudaError_t launch_stream_k(const InfoNCEProblem& prob, const InfoNCESplitState& state, cudaStream_t stream,
-                            int* blocks_per_sm) {
-  return launch_streaming<T>(infonce_stream_kernel<T, DMAX, HAS_Q2, KMAX>, kThreads, stream_smem_bytes<DMAX, HAS_Q2>(),
-                             BM, prob, state, stream, blocks_per_sm);
-}
-
 template <typename T, int DMAX, bool HAS_Q2>
 cudaError_t launch_stream(const InfoNCEProblem& prob, const InfoNCESplitState& state, cudaStream_t stream,
                           int* blocks_per_sm) {
-  switch (topk_capacity(prob.topk, kMaxTopk)) {
-    case 0:
-      return launch_stream_k<T, DMAX, HAS_Q2, 0>(prob, state, stream, blocks_per_sm);
-    case 1:
-      return launch_stream_k<T, DMAX, HAS_Q2, 1>(prob, state, stream, blocks_per_sm);
-    default:
-      return launch_stream_k<T, DMAX, HAS_Q2, kMaxTopk>(prob, state, stream, blocks_per_sm);
-  }
+  return with_topk_capacity(prob.topk, [&](auto kmax) {
+    return launch_streaming<T>(infonce_stream_kernel<T, DMAX, HAS_Q2, decltype(kmax)::value>, kThreads,
+                               stream_smem_bytes<DMAX, HAS_Q2>(), BM, prob, state, stream, blocks_per_sm);
+  });
 }
 
 template <typename T>
@@ -464,15 +442,9 @@ cudaError_t stream_dtype(const InfoNCEProblem& prob, const InfoNCESplitState& st
 cudaError_t run_stream(const InfoNCEProblem& prob, InfoNCEQueueDtype queue_dtype, const InfoNCESplitState& state,
                        cudaStream_t stream, int* blocks_per_sm) {
   if (prob.tensor_cores) return infonce_tensor_core_stream_launch(prob, queue_dtype, state, stream, blocks_per_sm);
-  switch (queue_dtype) {
-    case InfoNCEQueueDtype::kFloat32:
-      return stream_dtype<float>(prob, state, stream, blocks_per_sm);
-    case InfoNCEQueueDtype::kFloat16:
-      return stream_dtype<__half>(prob, state, stream, blocks_per_sm);
-    case InfoNCEQueueDtype::kBFloat16:
-      return stream_dtype<__nv_bfloat16>(prob, state, stream, blocks_per_sm);
-  }
-  return cudaErrorInvalidValue;
+  return with_queue_type(queue_dtype, [&](auto* type) {
+    return stream_dtype<std::remove_pointer_t<decltype(type)>>(prob, state, stream, blocks_per_sm);
+  });
 }
 
 }  // namespace

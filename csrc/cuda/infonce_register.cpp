@@ -79,9 +79,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
   prob.topk = static_cast<int>(topk);
   prob.with_grad = with_grad;
   prob.tensor_cores = tensor_cores;
-  const auto dtype = queue.scalar_type() == at::kHalf       ? InfoNCEQueueDtype::kFloat16
-                     : queue.scalar_type() == at::kBFloat16 ? InfoNCEQueueDtype::kBFloat16
-                                                            : InfoNCEQueueDtype::kFloat32;
+  const auto dtype = qt == at::kHalf       ? InfoNCEQueueDtype::kFloat16
+                     : qt == at::kBFloat16 ? InfoNCEQueueDtype::kBFloat16
+                                           : InfoNCEQueueDtype::kFloat32;
 
   // Split the queue so that small batches still fill the GPU (merged in finalize): as many blocks as
   // are resident at once (occupancy API), rounded down so that the grid is one full wave, not a wave

@@ -443,18 +443,11 @@ template <typename T>
 cudaError_t launch_dtype(const InfoNCEProblem& prob, const InfoNCESplitState& state, cudaStream_t stream,
                          int* blocks_per_sm) {
   const bool q2 = prob.q2 != nullptr;
-  constexpr int kMax = static_cast<int>(kInfoNCECudaMaxTopk);
-  switch (topk_capacity(prob.topk, kMax)) {
-    case 0:
-      return q2 ? launch<T, true, 0>(prob, state, stream, blocks_per_sm)
-                : launch<T, false, 0>(prob, state, stream, blocks_per_sm);
-    case 1:
-      return q2 ? launch<T, true, 1>(prob, state, stream, blocks_per_sm)
-                : launch<T, false, 1>(prob, state, stream, blocks_per_sm);
-    default:
-      return q2 ? launch<T, true, kMax>(prob, state, stream, blocks_per_sm)
-                : launch<T, false, kMax>(prob, state, stream, blocks_per_sm);
-  }
+  return with_topk_capacity(prob.topk, [&](auto kmax) {
+    constexpr int KMAX = decltype(kmax)::value;
+    return q2 ? launch<T, true, KMAX>(prob, state, stream, blocks_per_sm)
+              : launch<T, false, KMAX>(prob, state, stream, blocks_per_sm);
+  });
 }
 
 }  // namespace
@@ -474,15 +467,9 @@ int infonce_tensor_core_binary_arch() {
 cudaError_t infonce_tensor_core_stream_launch(const InfoNCEProblem& prob, InfoNCEQueueDtype queue_dtype,
                                               const InfoNCESplitState& state, cudaStream_t stream,
                                               int* blocks_per_sm) {
-  switch (queue_dtype) {
-    case InfoNCEQueueDtype::kFloat16:
-      return launch_dtype<__half>(prob, state, stream, blocks_per_sm);
-    case InfoNCEQueueDtype::kBFloat16:
-      return launch_dtype<__nv_bfloat16>(prob, state, stream, blocks_per_sm);
-    case InfoNCEQueueDtype::kFloat32:
-      return launch_dtype<float>(prob, state, stream, blocks_per_sm);
-  }
-  return cudaErrorInvalidValue;
+  return with_queue_type(queue_dtype, [&](auto* type) {
+    return launch_dtype<std::remove_pointer_t<decltype(type)>>(prob, state, stream, blocks_per_sm);
+  });
 }
 
 }  // namespace msclr
