@@ -462,7 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("codebase", choices=CODEBASES, help="the codebase that wrote the checkpoint")
     ap.add_argument("ckpt", help="the released checkpoint (.pt / .pth)")
-    ap.add_argument("--out", required=True, help="the msclr checkpoint to write")
+    ap.add_argument("--out", required=True, help="the msclr checkpoint to write (a new file; see --overwrite)")
+    ap.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     ap.add_argument("--convention", default="ntu25", help="the skeleton the model was trained on (default ntu25)")
     ap.add_argument("--persons", type=int, default=2, help="person slots of the input (default 2)")
     ap.add_argument("--view", choices=VIEWS, default="joint", help="CrosSCLR: which view's encoder (default joint)")
@@ -476,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:  # it may be a training run's last.pt: never replaced silently
+        print(f"error: --out {out} exists; choose a new file or pass --overwrite", file=sys.stderr)
+        return 2
     try:
         res = convert(
             args.codebase,

@@ -4,12 +4,14 @@
     python -m msclr.reproduce quick-start --out runs/quickstart_repro [--validation]
 
 quick-start: the default run (configs/synthetic.yaml, the embedded synthetic data) for each seed
-of --seeds, its linear and k-NN probes, and the random-init floor of the same seed (same
-architecture, random weights, BatchNorm statistics from the train part); results.md gives mean
-± std and the paired pre-trained-minus-floor differences. --validation runs it on the xsub_val
-split instead (subjects 5 and 6 of the 7 training subjects held out, the test subjects unseen):
-the split the quick start's settings were chosen on. Trailing key=value arguments override the
-config (e.g. method.name=skeletonclr aug.normal=normal to compare).
+of --seeds, its linear and k-NN probes, and the random-init floors of the same seed (same
+architecture, random weights): BatchNorm as built (mean 0, variance 1: the network pre-training
+starts from, evaluated in eval mode as SkeletonCLR/AimCLR do) and BatchNorm statistics from the
+train part; the checkpoint is probed both ways too, so each floor has a pre-trained row with the
+same treatment. results.md gives mean ± std and the paired pre-trained-minus-floor differences.
+--validation runs it on the xsub_val split instead (subjects 5 and 6 of the 7 training subjects
+held out, the test subjects unseen): the split the quick start's settings were chosen on.
+Trailing key=value arguments override the config (e.g. method.name=skeletonclr aug.normal=normal to compare).
 
 utd-mhad: a small, real test of the paper's claim on UTD-MHAD.
 
@@ -21,8 +23,8 @@ derived from them by documented joint maps (body15, coco13). For each seed of --
 * single-skeleton SkeletonCLR: both views from kinect_v1_20;
 * multi-skeleton SkeletonCLR (MS-CLR), one encoder per --pairings: `batch` (one random
   (query, key) convention pair per batch) and `all` (every other convention a positive);
-* the floor: the single encoder's architecture with random weights (BatchNorm statistics
-  from the train part).
+* the floors: the single encoder's architecture with random weights, BatchNorm as built and
+  with statistics from the train part (the single encoder is probed both ways too).
 
 Pre-training uses the train part only; then linear evaluation and k-NN on kinect_v1_20 for
 each, and the per-convention ensemble for the multi-skeleton encoders. Every stage is
@@ -106,8 +108,12 @@ def _evaluate(protocol: str, ckpt: Path, out: Path, extra: list[str], plots: boo
     from .evaluate import __main__ as ev
 
     report = out / "report.json"
+    bn_stats = extra[extra.index("--bn-stats") + 1] if "--bn-stats" in extra else "checkpoint"
     if report.is_file():
-        return json.loads(report.read_text())
+        done = json.loads(report.read_text())
+        if done.get("bn_stats", "train" if done.get("random_init") else "checkpoint") == bn_stats:
+            return done  # finished; reports from before --bn-stats had floors with statistics from the train part
+        log.info("%s: made with other BatchNorm statistics; evaluating again", report)
     flags = [] if plots else ["--no-plots"]
     args = ev.parse_args([protocol, "--ckpt", str(ckpt), "--out", str(out), "--split", split, *flags, *extra])
     return ev.run(args)
@@ -138,14 +144,21 @@ def _write_results(out: Path, table: str, per_seed: dict, args, minutes: float) 
     print("\n" + table)
 
 
+# The two floors, and the encoders evaluated both ways: BatchNorm statistics as they are (a fresh
+# network's for the floor, as SkeletonCLR/AimCLR's linear evaluation runs it) and from the train part.
+FLOORS = {"random": ["--random-init"], "random_bn_train": ["--random-init", "--bn-stats", "train"]}
+BN_TRAIN = ["--bn-stats", "train"]
+
 ENCODERS = {  # name -> (conventions, pairing); "random" is the floor (the single encoder's architecture)
     "single": (CONVENTIONS[:1], "single"),
     "multi_batch": (CONVENTIONS, "batch"),
     "multi_all": (CONVENTIONS, "all"),
 }
 LABELS = {
-    "random": "random init (floor)",
+    "random": "random init (floor: BatchNorm as built)",
+    "random_bn_train": "random init, BatchNorm statistics from the train part",
     "single": "single-skeleton (kinect_v1_20 only)",
+    "single_bn_train": "single-skeleton, BatchNorm statistics from the train part",
     "multi_batch": "multi-skeleton, `batch` pairing",
     "multi_all": "multi-skeleton, `all` pairing",
 }
@@ -172,13 +185,16 @@ def _one_seed(args, store: Path, seed: int) -> dict:
     ev_out = out / "eval"
     first = ["--convention", CONVENTIONS[0]]
     res = {}
-    for name in ["random", *names]:
-        ckpt = runs["single" if name == "random" else name][0]
-        rnd = ["--random-init"] if name == "random" else []
-        plots = not args.no_plots
-        row = _probe(ckpt, ev_out, name, ["--seed", str(seed), *rnd, *first], plots=plots)
-        if name != "random":
-            row.update(_pretraining_facts(ckpt, runs[name][1]))
+    plots = not args.no_plots
+    for name, flags in FLOORS.items():  # the floors: the single encoder's architecture
+        res[name] = _probe(runs["single"][0], ev_out, name, ["--seed", str(seed), *flags, *first], plots=plots)
+    res["single_bn_train"] = _probe(
+        runs["single"][0], ev_out, "single_bn_train", ["--seed", str(seed), *BN_TRAIN, *first], plots=plots
+    )
+    for name in names:
+        ckpt = runs[name][0]
+        row = _probe(ckpt, ev_out, name, ["--seed", str(seed), *first], plots=plots)
+        row.update(_pretraining_facts(ckpt, runs[name][1]))
         if name.startswith("multi"):  # the single-skeleton encoder never saw body15 / coco13
             ens = _evaluate("ensemble", ckpt, ev_out / f"{name}_ensemble", ["--seed", str(seed)], plots)
             row["ensemble"] = ens["result"]["top1"]
@@ -265,12 +281,23 @@ def _table(per_seed: dict[int, dict], args, minutes: float) -> str:
             f"{loss} | {mins} |"
         )
     lines.append("")
+    lines += _floor_gains(per_seed, "single", "single-skeleton")
     for name in names:  # paired differences: the same seed, data and budget
         if not name.startswith("multi"):
             continue
         for key in ("linear", "knn"):
             lines.append(_paired(per_seed, name, "single", key, f"{LABELS[name]} minus single-skeleton"))
     return "\n".join(lines) + "\n"
+
+
+def _floor_gains(per_seed: dict[int, dict], name: str, label: str) -> list[str]:
+    """`name` minus each floor, paired by seed, with the same BatchNorm treatment on both sides."""
+    return [
+        _paired(per_seed, enc, floor, key, f"{label} minus floor ({how})")
+        for enc, floor, how in ((name, "random", "BatchNorm as built / as trained"),
+                                (f"{name}_bn_train", "random_bn_train", "BatchNorm statistics from the train part"))
+        for key in ("linear", "knn")
+    ]  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ quick start
@@ -314,9 +341,10 @@ def quick_start(args) -> int:
     for seed in args.seeds:
         sout = out / f"seed{seed}"
         ckpt, minutes = _quick_pretrain(sout, store, split, seed, args)
+        probes = {**FLOORS, "pretrained": [], "pretrained_bn_train": BN_TRAIN}
         res = {
             name: _probe(ckpt, sout, name, ["--seed", str(seed), *extra], split, plots=False)
-            for name, extra in (("random", ["--random-init"]), ("pretrained", []))
+            for name, extra in probes.items()
         }
         res["pretrained"].update(_pretraining_facts(ckpt, minutes))
         per_seed[seed] = res
@@ -328,7 +356,9 @@ def quick_start(args) -> int:
         "",
         "| encoder | linear top-1 | k-NN top-1 | loss, first -> last epoch | pre-training (min) |",
         "|---|---|---|---|---:|",
-        f"| random init (floor) | {_cell(per_seed, 'random', 'linear')} | {_cell(per_seed, 'random', 'knn')} | - | - |",
+        f"| {LABELS['random']} | {_cell(per_seed, 'random', 'linear')} | {_cell(per_seed, 'random', 'knn')} | - | - |",
+        f"| {LABELS['random_bn_train']} | {_cell(per_seed, 'random_bn_train', 'linear')} | "
+        f"{_cell(per_seed, 'random_bn_train', 'knn')} | - | - |",
     ]
     rows = [per_seed[s]["pretrained"] for s in per_seed]
     loss = " / ".join(f"{r['loss_first']:.2f} -> {r['loss_last']:.2f}" for r in rows)
@@ -336,8 +366,12 @@ def quick_start(args) -> int:
         f"| pre-trained | {_cell(per_seed, 'pretrained', 'linear')} | {_cell(per_seed, 'pretrained', 'knn')} | "
         f"{loss} | {_stats([r['minutes'] for r in rows])[0]:.1f} |"
     )
+    lines.append(
+        f"| pre-trained, BatchNorm statistics from the train part | {_cell(per_seed, 'pretrained_bn_train', 'linear')} "
+        f"| {_cell(per_seed, 'pretrained_bn_train', 'knn')} | - | - |"
+    )
     lines.append("")
-    lines += [_paired(per_seed, "pretrained", "random", key, "pre-trained minus floor") for key in ("linear", "knn")]
+    lines += _floor_gains(per_seed, "pretrained", "pre-trained")
     _write_results(out, "\n".join(lines) + "\n", per_seed, args, minutes)
     return 0
 
@@ -392,7 +426,7 @@ def main(argv=None) -> int:
         default="normalized",
         help="ST-GCN pre-normalised skeletons (default) or the files' camera-space coordinates",
     )
-    q = sub.add_parser("quick-start", help="the default run and its random-init floor over seeds")
+    q = sub.add_parser("quick-start", help="the default run and its random-init floors over seeds")
     q.add_argument("--out", default="runs/quickstart_repro", type=Path)
     q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one run and one floor per seed")
     q.add_argument("--epochs", type=int, default=None, help="pre-training epochs (default: the config's)")

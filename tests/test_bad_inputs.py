@@ -113,6 +113,14 @@ ROWS = [
     ("backend-cuda", TRAIN, lambda f: ["--backend", "cuda", "--out", str(fresh(f))], "needs a GPU", 2),
     ("backend-triton", TRAIN, lambda f: ["--backend", "triton", "--out", str(fresh(f))], "needs a GPU", 2),
     ("unknown-flag", TRAIN, lambda f: ["--bogus", "--out", str(fresh(f))], "unrecognized arguments", 2),
+    ("aug-preset", TRAIN, lambda f: ["aug.normal=foo", "--out", str(fresh(f))], "aug.normal=foo: unknown", 2),
+    (
+        "aug-file-missing",
+        TRAIN,
+        lambda f: ["aug.extreme=/nonexistent/x.yaml", "--out", str(fresh(f))],
+        "aug.extreme=/nonexistent/x.yaml",
+        2,
+    ),
     ("resume-missing", TRAIN, lambda f: ["--resume", str(f["bad"] / "missing.pt")], "does not exist", 2),
     ("resume-truncated", TRAIN, lambda f: ["--resume", str(ckpt("truncated")(f))], "truncated or corrupt", 2),
     ("resume-text", TRAIN, lambda f: ["--resume", str(ckpt("notes")(f))], "cannot read it as a torch checkpoint", 2),
@@ -124,6 +132,20 @@ ROWS = [
         TRAIN,
         lambda f: ["--data", str(f["store"]), "--out", str(f["good"].parent), "--max-steps", "1"],
         "already holds a run",
+        2,
+    ),
+    (
+        "eval-backend-unavailable",
+        EVAL,
+        lambda f: ["linear", "--ckpt", str(f["good"]), "--device", "cpu", "--backend", "cuda", "--out", str(fresh(f))],
+        "--backend cuda cannot run on cpu",
+        2,
+    ),
+    (
+        "convert-out-exists",
+        CONVERT,
+        lambda f: ["aimclr", str(ckpt("foreign")(f)), "--out", str(f["good"])],
+        "exists; choose a new file or pass --overwrite",
         2,
     ),
     ("eval-truncated", EVAL, lambda f: ["linear", "--ckpt", str(ckpt("truncated")(f))], "truncated or corrupt", 2),
@@ -182,6 +204,22 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(files, capsys, runner, a
     assert listing(files) == before, "a failed start wrote files"
     assert files["good"].stat().st_mtime_ns == stamp  # the existing run is untouched
     assert not files["marker"].exists(), "the crafted checkpoint ran code"
+
+
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["knn", "--k", "0"], "argument --k: must be > 0, got 0"),
+        (["linear", "--C", "-1"], "argument --C: must be > 0, got -1"),
+        (["linear", "--epochs", "0"], "argument --epochs: must be > 0, got 0"),
+        (["semi", "--fractions", "1.5"], "argument --fractions: must be in (0, 1], got 1.5"),
+    ],
+    ids=["k", "C", "epochs", "fractions"],
+)
+def test_probe_settings_that_would_score_chance_are_refused(files, capsys, argv, fragment):
+    with pytest.raises(SystemExit) as done:
+        ev.parse_args([argv[0], "--ckpt", str(files["good"]), *argv[1:]])
+    assert done.value.code == 2 and fragment in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

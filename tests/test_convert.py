@@ -237,3 +237,24 @@ def test_missing_key_and_wrong_shapes_name_the_key(tmp_path, capsys):
 
     rc, _, err = run(["stgcn", src, "--out", tmp_path / "x.pt"], capsys)  # a wrapped file as a plain one
     _one_line_error(rc, err, src, "aimclr or skeletonclr")
+
+
+def test_output_is_never_replaced_silently_and_a_converted_checkpoint_asks_for_data(tmp_path, capsys):
+    """--out that exists (it may be a training run's last.pt) is refused unless --overwrite; and
+    the converted checkpoint records no store, so evaluating it needs --data (without it,
+    msclr's default synthetic data would be scored instead)."""
+    from msclr.evaluate import __main__ as ev
+
+    src, _ = aimclr_file(tmp_path, reference(0), reference(1))
+    out = tmp_path / "last.pt"
+    out.write_bytes(b"a training run's checkpoint")
+    rc, _, err = run(["aimclr", src, "--out", out], capsys)
+    _one_line_error(rc, err, str(out), "exists", "--overwrite")
+    assert out.read_bytes() == b"a training run's checkpoint"
+    rc, _, err = run(["aimclr", src, "--out", out, "--overwrite"], capsys)
+    assert rc == 0, err
+
+    assert ev.main(["linear", "--ckpt", str(out), "--out", str(tmp_path / "eval")]) == 2
+    err = capsys.readouterr().err
+    _one_line_error(2, err, str(out), "converted from aimclr", "pass --data")
+    assert not (tmp_path / "eval").exists() and not (tmp_path / "synthetic").exists()

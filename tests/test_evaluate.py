@@ -244,13 +244,29 @@ def test_checkpoint_of_another_architecture_is_a_clear_error(ckpt, tmp_path):
         msclr.load(tmp_path / "junk.pt")
 
 
-def test_random_init_is_the_floor_with_calibrated_batchnorm(ckpt, tmp_path):
-    ctx = make_context(ckpt, random_init=True, out=tmp_path, plots=False)
+def test_random_init_floor_keeps_a_fresh_networks_batchnorm_unless_asked(ckpt, tmp_path):
+    """The floor is the network as pre-training would start it, evaluated as SkeletonCLR/AimCLR
+    evaluate (eval mode, the BatchNorm statistics it has: mean 0, variance 1); --bn-stats train
+    recomputes them from the train part, for a floor and a checkpoint alike."""
+    floor = make_context(ckpt, random_init=True, out=tmp_path / "f", plots=False)
     trained = make_context(ckpt, out=tmp_path / "t", plots=False)
-    w_rand, w_ck = ctx.encoder.units[3].weight, trained.encoder.units[3].weight
-    assert not torch.allclose(w_rand, w_ck)
-    rm = ctx.encoder.units[2].bn1.running_mean
-    assert rm.abs().sum() > 0  # statistics came from data, not the zero initialisation
+    assert not torch.allclose(floor.encoder.units[3].weight, trained.encoder.units[3].weight)
+    for m in (floor.encoder.units[2].bn1, floor.encoder.data_bn):
+        assert torch.equal(m.running_mean, torch.zeros_like(m.running_mean))
+        assert torch.equal(m.running_var, torch.ones_like(m.running_var))
+    stored = {k: v.clone() for k, v in trained.encoder.state_dict().items() if "running" in k}
+
+    floor_t = make_context(ckpt, random_init=True, out=tmp_path / "ft", plots=False, bn_stats="train")
+    assert torch.equal(floor_t.encoder.units[3].weight, floor.encoder.units[3].weight)  # same seed, same weights
+    assert floor_t.encoder.units[2].bn1.running_mean.abs().sum() > 0  # from data
+    trained_t = make_context(ckpt, out=tmp_path / "tt", plots=False, bn_stats="train")
+    moved = [k for k, v in trained_t.encoder.state_dict().items() if "running" in k and not torch.equal(v, stored[k])]
+    assert len(moved) == len(stored)  # every statistic recomputed, the weights untouched
+    assert torch.equal(trained_t.encoder.units[3].weight, trained.encoder.units[3].weight)
+    name = trained.conventions[0]  # the two treatments never share cached features
+    assert not torch.equal(trained_t.features("test").of(name)[0], trained.features("test").of(name)[0])
+    with pytest.raises(EvalError, match="bn_stats"):
+        make_context(ckpt, out=tmp_path / "bad", bn_stats="recompute")
 
 
 @pytest.mark.slow
@@ -264,13 +280,14 @@ def test_utd_mhad_reproduction_runs_end_to_end_and_resumes(tmp_path, capsys):
             "--queue", "64", "--seeds", "0", "1", "--pairings", "batch", "--no-plots"]  # fmt: skip
     assert reproduce.main(argv) == 0
     table = (tmp_path / "results.md").read_text()
-    for row in ("random init", "single-skeleton", "multi-skeleton, `batch` pairing"):
+    for row in ("random init (floor", "random init, BatchNorm", "single-skeleton", "multi-skeleton, `batch` pairing"):
         assert f"| {row}" in table
+    assert "single-skeleton minus floor (BatchNorm statistics from the train part), knn" in table
     assert "± " in table and "minus single-skeleton, linear" in table  # mean ± std over the seeds
     per_seed = json.loads((tmp_path / "results.json").read_text())["per_seed"]
     assert set(per_seed) == {"0", "1"}
     for res in per_seed.values():
-        assert set(res) == {"random", "single", "multi_batch"}
+        assert set(res) == {"random", "random_bn_train", "single", "single_bn_train", "multi_batch"}
         assert all(0 <= r["linear"] <= 1 and 0 <= r["knn"] <= 1 for r in res.values())
         assert set(res["multi_batch"]["per_convention"]) == {"kinect_v1_20", "body15", "coco13"}
         assert res["single"]["loss_first"] > 0 and "loss_last" in res["single"]
@@ -297,10 +314,14 @@ def test_quick_start_reproduction_on_the_validation_split_runs_and_resumes(tmp_p
     ck = torch.load(tmp_path / "seed0" / "pretrained" / "last.pt", weights_only=True)
     assert ck["config"]["data"]["split"] == "xsub_val" and ck["config"]["method"]["name"] == "aimclr"
     table = (tmp_path / "results.md").read_text()
-    assert "| random init (floor) | **" in table and "| pre-trained | **" in table
-    assert "pre-trained minus floor, linear" in table and "split xsub_val" in table
+    assert "| random init (floor: BatchNorm as built) | **" in table and "| pre-trained | **" in table
+    assert "| pre-trained, BatchNorm statistics from the train part | **" in table
+    assert "pre-trained minus floor (BatchNorm as built / as trained), linear" in table and "split xsub_val" in table
     res = json.loads((tmp_path / "results.json").read_text())["per_seed"]["0"]
-    assert all(0 <= res[n][k] <= 1 for n in ("random", "pretrained") for k in ("linear", "knn"))
+    names = ("random", "random_bn_train", "pretrained", "pretrained_bn_train")
+    assert all(0 <= res[n][k] <= 1 for n in names for k in ("linear", "knn"))
+    reports = {n: json.loads((tmp_path / "seed0" / f"{n}_linear" / "report.json").read_text()) for n in names}
+    assert [reports[n]["bn_stats"] for n in names] == ["checkpoint", "train", "checkpoint", "train"]
     report = tmp_path / "seed0" / "pretrained_linear" / "report.json"
     assert json.loads(report.read_text())["split"] == "xsub_val"
     before = report.stat().st_mtime_ns

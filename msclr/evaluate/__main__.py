@@ -1,7 +1,7 @@
 """python -m msclr.evaluate: evaluate a pre-trained encoder.
 
     python -m msclr.evaluate linear   --ckpt runs/msclr/last.pt            # frozen encoder + fc
-    python -m msclr.evaluate knn      --ckpt runs/msclr/last.pt            # k by leave-one-out
+    python -m msclr.evaluate knn      --ckpt runs/msclr/last.pt            # k by leave-one-subject-out
     python -m msclr.evaluate semi     --ckpt runs/msclr/last.pt            # 1 % and 10 % labels
     python -m msclr.evaluate finetune --ckpt runs/msclr/last.pt
     python -m msclr.evaluate ensemble --ckpt runs/msclr/last.pt            # one fc per convention
@@ -11,9 +11,11 @@
 --data defaults to the store the checkpoint was trained on and --split to its split (or the
 store's first one). Outputs in --out (default <ckpt dir>/eval_<protocol>): report.json,
 scores_*.npz (for `fuse`), confusion_*.png, tsne.png, model.pt (for msclr.load(...).predict).
---random-init evaluates the same architecture with random weights (the floor).
+--random-init evaluates the same architecture with random weights (the floor); --bn-stats train
+recomputes every BatchNorm statistic from the train part (default: as stored, as AimCLR does).
 The probes' one hyper-parameter is chosen on the train features only: logreg's C by 5-fold
-cross-validation (--C auto), the k-NN's k by leave-one-out (--k auto); give a number to fix it.
+cross-validation (--C auto), the k-NN's k by leave-one-subject-out (leave-one-out when the store
+records no subjects; --k auto); give a number to fix it.
 """
 
 from __future__ import annotations
@@ -34,14 +36,35 @@ log = logging.getLogger("msclr.evaluate")
 PROTOCOLS = ("linear", "knn", "semi", "finetune", "transfer", "ensemble", "fuse")
 
 
-def _auto_or(kind):
-    """argparse type: the word auto, or a number of `kind`."""
+def _positive(kind):
+    """argparse type: a number of `kind` above 0 (a k of 0 or a negative C would run and score chance)."""
 
     def parse(text: str):
-        return "auto" if text == "auto" else kind(text)
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
 
-    parse.__name__ = f"auto or {kind.__name__}"
+    parse.__name__ = f"positive {kind.__name__}"
     return parse
+
+
+def _auto_or(kind):
+    """argparse type: the word auto, or a number of `kind` above 0."""
+    number = _positive(kind)
+
+    def parse(text: str):
+        return "auto" if text == "auto" else number(text)
+
+    parse.__name__ = f"auto or positive {kind.__name__}"
+    return parse
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,13 +85,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.add_argument("--convention", help="convention of single-convention protocols (default: the first)")
         p.add_argument("--device", default="auto")
         p.add_argument("--backend", default="auto", choices=["auto", "reference", "cpu", "cuda", "triton"])
-        p.add_argument("--batch-size", type=int, default=128)
+        p.add_argument("--batch-size", type=_positive(int), default=128)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--random-init", action="store_true", help="random weights of the same architecture")
+        p.add_argument(
+            "--bn-stats",
+            choices=protocols.BN_STATS,
+            default="checkpoint",
+            help="BatchNorm statistics: checkpoint (default) = as stored, and a fresh network's (mean 0, "
+            "variance 1) with --random-init, as SkeletonCLR/AimCLR evaluate; train = recomputed from the "
+            "train part, for checkpoint and floor alike",
+        )
         p.add_argument("--no-plots", action="store_true", help="skip the confusion-matrix and t-SNE PNGs")
         if train_epochs is not None:
-            p.add_argument("--epochs", type=int, default=train_epochs)
-            p.add_argument("--lr", type=float, default=lr)
+            p.add_argument("--epochs", type=_positive(int), default=train_epochs)
+            p.add_argument("--lr", type=_positive(float), default=lr)
             p.add_argument("--weight-decay", type=float, default=wd)
             p.add_argument("--milestones", type=int, nargs="*", help="lr x0.1 at these epochs (default: 80%%)")
         return p
@@ -98,9 +129,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="auto",
         help="neighbours; auto (default): leave-one-(subject-)out on the train features",
     )
-    k.add_argument("--tau", type=float, default=0.07, help="temperature of the similarity weights")
+    k.add_argument("--tau", type=_positive(float), default=0.07, help="temperature of the similarity weights")
     s = common(sub.add_parser("semi", help="fine-tuning on 1%% / 10%% labelled subsets"), 100, 0.1, 1e-4)
-    s.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1])
+    s.add_argument("--fractions", type=_fraction, nargs="+", default=[0.01, 0.1])
     s.add_argument("--amp", action="store_true")
     f = common(sub.add_parser("finetune", help="full fine-tuning"), 100, 0.1, 1e-4)
     f.add_argument("--amp", action="store_true")
@@ -114,7 +145,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     fu = sub.add_parser("fuse", help="weighted fusion of score files (joint/motion/bone)")
     fu.add_argument("--scores", nargs="+", required=True, help="scores_*.npz files of the same test samples")
     fu.add_argument("--weights", type=float, nargs="+", help="default 0.6 0.6 0.4 for three files, else equal")
-    fu.add_argument("--out", default="fused", help="output directory")
+    fu.add_argument("--out", default="fused", help="output directory (default: ./fused)")
     fu.add_argument("--no-plots", action="store_true")
     args = ap.parse_args(argv)
     if args.protocol == "transfer":
@@ -180,6 +211,7 @@ def run(args: argparse.Namespace) -> dict:
         allow_new=args.protocol == "transfer",
         plots=not args.no_plots,
         protocol=args.protocol + ("_random" if args.random_init else ""),
+        bn_stats=args.bn_stats,
     )
     log.info(
         "%s | checkpoint %s%s | store %s, split %s | conventions %s | device %s",
@@ -215,6 +247,7 @@ def run(args: argparse.Namespace) -> dict:
         "protocol": args.protocol,
         "checkpoint": str(ctx.pre.path),
         "random_init": ctx.random_init,
+        "bn_stats": ctx.bn_stats,
         "store": str(ctx.store.path),
         "split": ctx.split,
         "conventions": ctx.conventions,

@@ -45,6 +45,7 @@ class Pretrained:
     heads: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # convention -> fc state
     class_names: list[str] | None = None
     protocol: str | None = None  # for classifiers: the protocol that trained the heads
+    converted_from: dict | None = None  # `python -m msclr.convert`: the released file (it records no store)
 
     @property
     def names(self) -> list[str]:
@@ -97,6 +98,7 @@ def read_checkpoint(path: str | Path, store=None) -> Pretrained:
             heads={k: dict(v) for k, v in ck["heads"].items()},
             class_names=ck.get("class_names"),
             protocol=ck.get("protocol"),
+            converted_from=ck.get("converted_from"),
         )
     model = ck.get("model")
     if not isinstance(model, dict):
@@ -107,7 +109,7 @@ def read_checkpoint(path: str | Path, store=None) -> Pretrained:
         raise CheckpointError(
             f"{path}: no query encoder (encoder_q.*) in the model state; a checkpoint of another architecture?"
         )
-    return Pretrained(path, cfg, conventions, enc)
+    return Pretrained(path, cfg, conventions, enc, converted_from=ck.get("converted_from"))
 
 
 def build_encoder(pre: Pretrained, table: LayoutTable, backend: str = "auto", random_init: bool = False):

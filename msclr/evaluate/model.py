@@ -202,6 +202,8 @@ class SkeletonModel(nn.Module):
             "heads": {k: {n: t.detach().cpu() for n, t in h.state_dict().items()} for k, h in self.heads.items()},
             "class_names": self.class_names,
         }
+        if self.pre.converted_from:
+            state["converted_from"] = self.pre.converted_from
         return checkpoint_io.save(path, state)
 
 

@@ -38,6 +38,7 @@ from .probes import (
 )
 
 log = logging.getLogger("msclr.evaluate")
+BN_STATS = ("checkpoint", "train")
 
 
 @dataclass
@@ -55,6 +56,7 @@ class EvalContext:
     seed: int = 0
     random_init: bool = False
     plots: bool = True
+    bn_stats: str = "checkpoint"  # BN_STATS: the BatchNorm statistics the encoder runs with
 
     @property
     def class_names(self) -> list[str]:
@@ -97,6 +99,7 @@ class EvalContext:
             table=list(self.table.names),
             stream=self.stream,
             new=self.new_conventions,
+            bn_stats=self.bn_stats,
         )
         return cached_features(
             self.pre.path.parent / "feature_cache",
@@ -129,6 +132,12 @@ def open_eval_store(pre: Pretrained, data: str | Path | None):
     """--data, else the checkpoint's store (its synthetic data is regenerated when missing)."""
     from ..data.synthetic import synthetic_store_from_config
 
+    if data is None and pre.converted_from:  # its config's synthetic section is msclr's default, not its data
+        src = pre.converted_from
+        raise EvalError(
+            f"checkpoint {pre.path} was converted from {src.get('codebase')} ({src.get('path')}) and records "
+            "no store to evaluate on: pass --data <a prepared store>"
+        )
     path = Path(data) if data else default_store_path(pre)
     if data is None and pre.config.data.store is None and not is_store(path):
         syn = pre.config.data.synthetic  # regenerate the run's synthetic data (seeded)
@@ -191,12 +200,30 @@ def make_context(
     allow_new: bool = False,
     plots: bool = True,
     protocol: str = "eval",
+    bn_stats: str = "checkpoint",
 ) -> EvalContext:
     """Open checkpoint and store, check that they fit, and rebuild the encoder on the device.
 
     conventions: evaluated conventions (default: those of the checkpoint found in the store;
     with allow_new (transfer), every convention of the store).
+    bn_stats: "checkpoint" (default) runs every BatchNorm with the statistics it has: a
+    checkpoint's running statistics, and for random_init those of a freshly built network
+    (mean 0, variance 1), as SkeletonCLR/AimCLR's linear evaluation runs its frozen encoder in
+    eval mode; "train" recomputes all of them from the train part first (the same for a
+    checkpoint and its floor, so the two stay comparable). Conventions new to a checkpoint
+    (transfer) get input-BatchNorm statistics from the train part in either case.
     """
+    if bn_stats not in BN_STATS:
+        raise EvalError(f"bn_stats must be one of {BN_STATS}, got {bn_stats!r}")
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise EvalError("--device cuda was asked for but no GPU is visible")
+    if backend != "auto":  # before any output: a backend that cannot run fails here, not after the set-up
+        from ..ops.backends import why_unavailable
+
+        reason = why_unavailable(backend, dev.type)
+        if reason:
+            raise EvalError(f"--backend {backend} cannot run on {dev.type}: {reason}")
     if data and is_store(data):  # it also defines the user conventions of older checkpoints
         store = open_store(data)
         pre = read_checkpoint(ckpt, store=store)
@@ -223,16 +250,15 @@ def make_context(
     with torch.random.fork_rng():
         torch.manual_seed(seed)  # a random-init floor is the same network every time
         encoder, new = build_encoder(pre, table, backend=backend, random_init=random_init)
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise EvalError("--device cuda was asked for but no GPU is visible")
     out = Path(out) if out else pre.path.parent / f"eval_{protocol}"
     out.mkdir(parents=True, exist_ok=True)
     ctx = EvalContext(
-        pre, store, split, names, table, encoder.to(dev), new, dev, out, batch_size, seed, random_init, plots
+        pre, store, split, names, table, encoder.to(dev), new, dev, out, batch_size, seed, random_init, plots, bn_stats
     )
-    if random_init or new:
-        recalibrate_bn(ctx, only_input=not random_init, layouts=None if random_init else new)
+    if bn_stats == "train":
+        recalibrate_bn(ctx, only_input=False, layouts=None)
+    elif new and not random_init:  # a convention the checkpoint never saw has no input statistics
+        recalibrate_bn(ctx, only_input=True, layouts=new)
     return ctx
 
 
@@ -240,9 +266,9 @@ def make_context(
 def recalibrate_bn(ctx: EvalContext, only_input: bool, layouts: list[str] | None) -> None:
     """BatchNorm running statistics from the train part (eval-mode crops, no weight change).
 
-    Used for a randomly initialised encoder (all BN layers: the floor of an evaluation is a
-    random network with sensible statistics) and for conventions new to a checkpoint (their
-    input BatchNorm only, so the shared layers keep their pre-trained statistics).
+    Used with bn_stats="train" (all BN layers, for a checkpoint and its random-init floor alike)
+    and for conventions new to a checkpoint (their input BatchNorm only, so the shared layers
+    keep their pre-trained statistics).
     """
     from ..models import LayoutInputNorm, MaskedBatchNorm
     from ..views import to_stream

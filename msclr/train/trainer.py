@@ -209,14 +209,19 @@ class Trainer:
 
     def _build_augment(self, cfg: DictConfig) -> None:
         """The normal view's augmentation, and AimCLR's extreme view."""
-        from ..augment import AugmentParams, make_augment
+        from ..augment import AugmentError, AugmentParams, make_augment
 
-        def augment(spec: str):
-            params = AugmentParams.from_yaml(spec) if spec.endswith((".yaml", ".yml")) else AugmentParams.preset(spec)
-            return make_augment(params, self.table, backend=cfg.aug.backend, device=self.device)
+        def augment(field: str):
+            spec = str(cfg.aug[field])
+            try:
+                from_file = spec.endswith((".yaml", ".yml"))
+                params = AugmentParams.from_yaml(spec) if from_file else AugmentParams.preset(spec)
+                return make_augment(params, self.table, backend=cfg.aug.backend, device=self.device)
+            except (AugmentError, OSError) as e:  # a bad preset name or settings file: one line, exit 2
+                raise TrainError(f"aug.{field}={spec}: {e}") from None
 
-        self.aug_normal = augment(cfg.aug.normal)
-        self.aug_extreme = augment(cfg.aug.extreme) if cfg.method.name == "aimclr" else None
+        self.aug_normal = augment("normal")
+        self.aug_extreme = augment("extreme") if cfg.method.name == "aimclr" else None
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict:
