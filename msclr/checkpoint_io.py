@@ -78,6 +78,8 @@ def _first_line(e: BaseException) -> str:
 def load(path: str | Path, map_location="cpu"):
     """The object in `path`, loaded without running code; CheckpointError (one line) if it cannot be."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a folder; name the file in it (e.g. {path / 'last.pt'})")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     digest = digest_path(path)

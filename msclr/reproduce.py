@@ -114,7 +114,7 @@ def _evaluate(protocol: str, ckpt: Path, out: Path, extra: list[str], plots: boo
         if done.get("bn_stats", "train" if done.get("random_init") else "checkpoint") == bn_stats:
             return done  # finished; reports from before --bn-stats had floors with statistics from the train part
         log.info("%s: made with other BatchNorm statistics; evaluating again", report)
-    flags = [] if plots else ["--no-plots"]
+    flags = ["--overwrite"] + ([] if plots else ["--no-plots"])  # a stale or unfinished evaluation
     args = ev.parse_args([protocol, "--ckpt", str(ckpt), "--out", str(out), "--split", split, *flags, *extra])
     return ev.run(args)
 

@@ -423,3 +423,24 @@ def test_choose_C_is_the_best_of_its_table_and_deterministic():
     assert set(acc) == set(C_GRID) and acc[C] == max(acc.values())
     assert all(acc[c] < acc[C] for c in C_GRID if c < C)  # ties go to the stronger regularisation
     assert choose_C(xtr, ytr, 12, groups) == (C, acc)
+
+
+def test_an_evaluation_is_never_overwritten_silently(ckpt, tmp_path, capsys):
+    """A rerun with the default output goes to eval_<protocol>-2; an explicit --out that holds a
+    report is refused in one line unless --overwrite."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(ckpt, run_dir / "last.pt")
+    first = evaluate("knn", "--ckpt", str(run_dir / "last.pt"), "--k", "1", "--no-plots")
+    second = evaluate("knn", "--ckpt", str(run_dir / "last.pt"), "--k", "1", "--no-plots")
+    assert (run_dir / "eval_knn" / "report.json").is_file() and (run_dir / "eval_knn-2" / "report.json").is_file()
+    assert first["result"]["top1"] == second["result"]["top1"]
+    stamp = (run_dir / "eval_knn" / "report.json").stat().st_mtime_ns
+    argv = ["knn", "--ckpt", str(run_dir / "last.pt"), "--k", "1", "--no-plots", "--out", str(run_dir / "eval_knn")]
+    assert ev.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds an evaluation" in err and "--overwrite" in err and "\n" not in err
+    assert (run_dir / "eval_knn" / "report.json").stat().st_mtime_ns == stamp
+    assert ev.main([*argv, "--overwrite"]) == 0

@@ -80,7 +80,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.add_argument("--ckpt", required=True, help="pre-training checkpoint (last.pt) or an evaluation's model.pt")
         p.add_argument("--data", help="prepared store (default: the checkpoint's)")
         p.add_argument("--split", help="split with train/test parts (default: the checkpoint's or the store's first)")
-        p.add_argument("--out", help="output directory (default: <ckpt dir>/eval_<protocol>)")
+        p.add_argument(
+            "--out", help="output directory (default: <ckpt dir>/eval_<protocol>, -2, -3, ... if it is taken)"
+        )
+        p.add_argument("--overwrite", action="store_true", help="replace the evaluation in --out")
         p.add_argument("--conventions", nargs="+", help="conventions to evaluate (default: the checkpoint's)")
         p.add_argument("--convention", help="convention of single-convention protocols (default: the first)")
         p.add_argument("--device", default="auto")
@@ -147,6 +150,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     fu.add_argument("--weights", type=float, nargs="+", help="default 0.6 0.6 0.4 for three files, else equal")
     fu.add_argument("--out", default="fused", help="output directory (default: ./fused)")
     fu.add_argument("--no-plots", action="store_true")
+    fu.add_argument("--overwrite", action="store_true", help="replace the evaluation in --out")
     args = ap.parse_args(argv)
     if args.protocol == "transfer":
         if not args.data:
@@ -175,8 +179,28 @@ def _print_summary(protocol: str, res: dict, out: Path, path: Path) -> None:
     print(f"\n{protocol} evaluation\n" + "\n".join(rows) + f"\nReport: {path}\nOutputs: {out}")
 
 
+def _output_folder(args: argparse.Namespace) -> Path:
+    """--out, refused if it holds an evaluation (report.json) unless --overwrite; by default
+    <ckpt dir>/eval_<protocol>, or the first of eval_<protocol>-2, -3, ... that holds none."""
+    if args.protocol == "fuse" or args.out:
+        out = Path(args.out)
+        if (out / "report.json").exists() and not args.overwrite:
+            raise protocols.EvalError(
+                f"--out {out} holds an evaluation (report.json); choose another or pass --overwrite"
+            )
+        return out
+    default = Path(args.ckpt).parent / f"eval_{args.protocol}{'_random' if args.random_init else ''}"
+    folder, i = default, 2
+    while (folder / "report.json").exists() and not args.overwrite:
+        folder, i = default.with_name(f"{default.name}-{i}"), i + 1
+    if folder != default:
+        log.warning("%s holds an evaluation: writing to %s (--out to choose a folder)", default, folder)
+    return folder
+
+
 def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
+    args.out = str(_output_folder(args))
     if args.protocol == "fuse":
         out = Path(args.out)
         m, fused = protocols.fuse(args.scores, args.weights)

@@ -127,7 +127,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, DictC
         cfg = OmegaConf.merge(base, OmegaConf.from_dotlist(dot))
         cfglib.validate(cfg)
     except Exception as e:
-        raise TrainError(str(e).strip().splitlines()[0]) from None
+        message, key = str(e).strip().splitlines()[0], getattr(e, "full_key", None)
+        if key and key not in message:  # OmegaConf names only the last part: optim.lrr -> 'lrr'
+            message = f"{key}: {message}"
+        raise TrainError(message) from None
     _check_devices(cfg)
     _check_store(cfg, "--data" if args.data else "data.store")
     cfg.run.out = str(_output_folder(args, cfg, resume))
@@ -158,7 +161,11 @@ def _check_store(cfg: DictConfig, flag: str) -> None:
         raise TrainError(f"{flag}: {e}") from None
     missing = [c for c in cfg.data.conventions or [] if c not in store.conventions]
     if missing:
-        raise TrainError(f"data.conventions: {missing} are not in the store {path} ({store.conventions})")
+        raise TrainError(
+            f"data.conventions: {missing} are not in the store {path}, which has {store.conventions}: "
+            f"pass data.conventions=[{','.join(store.conventions)}] (or null: all of them), or a config written "
+            "for this data (--config)"
+        )
     cfg.data.store = str(path)
 
 

@@ -94,9 +94,8 @@ class Trainer:
         names = list(cfg.data.conventions or self.store.conventions)
         missing = [c for c in names if c not in self.store.conventions]
         if missing:
-            raise TrainError(
-                f"data.conventions: {missing} are not in the store {cfg.data.store} ({self.store.conventions})"
-            )
+            where = f"the store {cfg.data.store}" if cfg.data.store else "the synthetic data"
+            raise TrainError(f"data.conventions: {missing} are not in {where}, which has {self.store.conventions}")
         self.table = LayoutTable([self.store.convention(c) for c in names], strategy=cfg.model.strategy)
         self.split = pretraining_split(self.store, cfg.data.split)
         split = (self.split, "train") if self.split else None
