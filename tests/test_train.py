@@ -273,7 +273,7 @@ def test_bad_arguments_are_clear(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     out = tmp_path / "out"
     assert train.main([*SMALL, "--out", str(out), "data.conventions=[ntu25,not_a_skeleton]", "--max-steps", "1"]) == 2
-    assert "not in the store" in capsys.readouterr().err
+    assert "['not_a_skeleton'] are not in the synthetic data, which has" in capsys.readouterr().err
     assert not out.exists()  # a failed start leaves nothing behind
 
 

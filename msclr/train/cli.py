@@ -190,6 +190,10 @@ def _output_folder(args: argparse.Namespace, cfg: DictConfig, resume: Path | Non
     return fresh
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 done, 2 a bad argument or input (one line, nothing written), 1 the loss became
     NaN/inf (the last good checkpoint is kept), 130 stopped by SIGINT, 143 by SIGTERM (checkpoint saved)."""
@@ -225,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         return status
     minutes = (time.perf_counter() - t0) / 60
     print(
-        f"\nPre-training {'stopped' if trainer.stop_signal else 'finished'}: {trainer.step} steps, "
-        f"{trainer.epoch} epochs in {minutes:.1f} min ({trainer.seq_per_s:.1f} sequences/s) on "
+        f"\nPre-training {'stopped' if trainer.stop_signal else 'finished'}: {_count(trainer.step, 'step')}, "
+        f"{_count(trainer.epoch, 'epoch')} in {minutes:.1f} min ({trainer.seq_per_s:.1f} sequences/s) on "
         f"{len(trainer.dataset)} sequences ({f'{trainer.split} train part' if trainer.split else 'all samples'}).\n"
         f"Checkpoint: {path}\nLogs: {trainer.out / 'log.csv'}"
         + (f", TensorBoard: tensorboard --logdir {trainer.out / 'tb'}" if (trainer.out / "tb").exists() else "")

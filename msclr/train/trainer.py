@@ -322,6 +322,12 @@ class Trainer:
         total = (
             epochs * self.steps_per_epoch if max_steps is None else min(int(max_steps), epochs * self.steps_per_epoch)
         )
+        if self.step >= total and self.is_main:  # a resumed run that has nothing left to do says so
+            log.warning(
+                "nothing to train: the run is at step %d and stops at step %d (--max-steps / --epochs to go on)",
+                self.step,
+                total,
+            )
         bar = tqdm(
             total=total,
             initial=min(self.step, total),
