@@ -97,6 +97,13 @@ QUEUE_DTYPES = ("float32", "bfloat16", "float16")
 STREAMS = ("joint", "motion", "bone")
 
 
+def error_line(e: Exception) -> str:
+    """An OmegaConf error in one line, naming the whole key (its message names only the last part:
+    optim.lrr -> 'lrr', with the full key on a line of its own)."""
+    message, key = str(e).strip().splitlines()[0], getattr(e, "full_key", None)
+    return f"{key}: {message}" if key and key not in message else message
+
+
 def load(config_files: list[str | Path] = (), overrides: list[str] = ()) -> DictConfig:
     cfg = OmegaConf.create(DEFAULTS)
     OmegaConf.set_struct(cfg, True)  # unknown keys raise
@@ -107,12 +114,12 @@ def load(config_files: list[str | Path] = (), overrides: list[str] = ()) -> Dict
         try:
             cfg = OmegaConf.merge(cfg, OmegaConf.load(path))
         except Exception as e:
-            raise ValueError(f"{path}: {e}") from e
+            raise ValueError(f"{path}: {error_line(e)}") from e
     if overrides:
         try:
             cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
         except Exception as e:
-            raise ValueError(f"command-line override: {e}") from e
+            raise ValueError(f"command-line override: {error_line(e)}") from e
     validate(cfg)
     return cfg
 

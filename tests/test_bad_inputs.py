@@ -65,6 +65,7 @@ def files(tmp_path_factory):
     data = good.read_bytes()
     (bad / "truncated.pt").write_bytes(data[: len(data) // 2])
     (bad / "notes.pt").write_text("not a checkpoint\n")
+    (bad / "badkey.yaml").write_text("optim:\n  lrr: 0.1\n")
     torch.save({"weights": torch.zeros(3)}, bad / "foreign.pt")
     marker = root / "pwned"
     torch.save({"model": Evil(marker), "config": {}}, bad / "evil.pt")
@@ -99,6 +100,14 @@ ROWS = [
     ("data-not-a-store", TRAIN, lambda f: ["--data", str(f["bad"]), "--out", str(fresh(f))], "not a msclr store", 2),
     ("config-missing", TRAIN, lambda f: ["--config", str(f["bad"] / "no.yaml"), "--out", str(fresh(f))], "no.yaml", 2),
     ("out-is-a-file", TRAIN, lambda f: ["--out", str(ckpt("notes")(f))], "a file, not a folder", 2),
+    ("unknown-key", TRAIN, lambda f: ["optim.lrr=0.1", "--out", str(fresh(f))], "optim.lrr: Key 'lrr'", 2),
+    (
+        "unknown-key-in-file",
+        TRAIN,
+        lambda f: ["--config", str(f["bad"] / "badkey.yaml"), "--out", str(fresh(f))],
+        "badkey.yaml: optim.lrr: Key 'lrr' is not in struct",
+        2,
+    ),
     ("lr-not-a-number", TRAIN, lambda f: ["optim.lr=abc", "--out", str(fresh(f))], "optim.lr must be a number", 2),
     ("max-steps-negative", TRAIN, lambda f: ["--max-steps", "-5", "--out", str(fresh(f))], "run.max_steps", 2),
     ("max-steps-zero", TRAIN, lambda f: ["--max-steps", "0", "--out", str(fresh(f))], "run.max_steps", 2),

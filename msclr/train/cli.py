@@ -127,10 +127,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, DictC
         cfg = OmegaConf.merge(base, OmegaConf.from_dotlist(dot))
         cfglib.validate(cfg)
     except Exception as e:
-        message, key = str(e).strip().splitlines()[0], getattr(e, "full_key", None)
-        if key and key not in message:  # OmegaConf names only the last part: optim.lrr -> 'lrr'
-            message = f"{key}: {message}"
-        raise TrainError(message) from None
+        raise TrainError(cfglib.error_line(e)) from None
     _check_devices(cfg)
     _check_store(cfg, "--data" if args.data else "data.store")
     cfg.run.out = str(_output_folder(args, cfg, resume))
