@@ -4,6 +4,8 @@ Every checkpoint msclr writes goes through `save`: the file is written beside it
 then renamed over it, and `<file>.sha256` (the hex SHA-256 of its bytes) is written beside it.
 `load` checks that digest when the sidecar exists and unpickles with ``weights_only=True``, so a
 crafted file cannot run code. Every failure is one `CheckpointError` whose message names the file.
+`fresh_folder` picks the output folder of a run or an evaluation that holds nothing yet, so a
+rerun never writes over earlier results.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,14 @@ _LEGACY_NUMPY = [np.ndarray, np.dtype, np.dtypes.UInt32DType, np._core.multiarra
 
 class CheckpointError(ValueError):
     """The file is not a usable msclr checkpoint (the message names the file and the problem)."""
+
+
+def fresh_folder(out: Path, taken: Callable[[Path], bool]) -> Path:
+    """out itself if `taken(out)` is false, else the first of out-2, out-3, ... that is not taken."""
+    folder, i = out, 2
+    while taken(folder):
+        folder, i = out.with_name(f"{out.name}-{i}"), i + 1
+    return folder
 
 
 def digest_path(path: str | Path) -> Path:

@@ -108,14 +108,13 @@ def _evaluate(protocol: str, ckpt: Path, out: Path, extra: list[str], plots: boo
     from .evaluate import __main__ as ev
 
     report = out / "report.json"
-    bn_stats = extra[extra.index("--bn-stats") + 1] if "--bn-stats" in extra else "checkpoint"
+    flags = ["--overwrite"] + ([] if plots else ["--no-plots"])  # a stale or unfinished evaluation is redone
+    args = ev.parse_args([protocol, "--ckpt", str(ckpt), "--out", str(out), "--split", split, *flags, *extra])
     if report.is_file():
         done = json.loads(report.read_text())
-        if done.get("bn_stats", "train" if done.get("random_init") else "checkpoint") == bn_stats:
+        if done.get("bn_stats", "train" if done.get("random_init") else "checkpoint") == args.bn_stats:
             return done  # finished; reports from before --bn-stats had floors with statistics from the train part
         log.info("%s: made with other BatchNorm statistics; evaluating again", report)
-    flags = ["--overwrite"] + ([] if plots else ["--no-plots"])  # a stale or unfinished evaluation
-    args = ev.parse_args([protocol, "--ckpt", str(ckpt), "--out", str(out), "--split", split, *flags, *extra])
     return ev.run(args)
 
 
@@ -186,11 +185,8 @@ def _one_seed(args, store: Path, seed: int) -> dict:
     first = ["--convention", CONVENTIONS[0]]
     res = {}
     plots = not args.no_plots
-    for name, flags in FLOORS.items():  # the floors: the single encoder's architecture
+    for name, flags in {**FLOORS, "single_bn_train": BN_TRAIN}.items():  # on the single encoder's checkpoint
         res[name] = _probe(runs["single"][0], ev_out, name, ["--seed", str(seed), *flags, *first], plots=plots)
-    res["single_bn_train"] = _probe(
-        runs["single"][0], ev_out, "single_bn_train", ["--seed", str(seed), *BN_TRAIN, *first], plots=plots
-    )
     for name in names:
         ckpt = runs[name][0]
         row = _probe(ckpt, ev_out, name, ["--seed", str(seed), *first], plots=plots)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import checkpoint_io
 from . import protocols, report
 from .checkpoint import CheckpointError
 
@@ -189,10 +190,10 @@ def _output_folder(args: argparse.Namespace) -> Path:
                 f"--out {out} holds an evaluation (report.json); choose another or pass --overwrite"
             )
         return out
-    default = Path(args.ckpt).parent / f"eval_{args.protocol}{'_random' if args.random_init else ''}"
-    folder, i = default, 2
-    while (folder / "report.json").exists() and not args.overwrite:
-        folder, i = default.with_name(f"{default.name}-{i}"), i + 1
+    default = protocols.default_output(args.ckpt, args.protocol + ("_random" if args.random_init else ""))
+    if args.overwrite:
+        return default
+    folder = checkpoint_io.fresh_folder(default, lambda f: (f / "report.json").exists())
     if folder != default:
         log.warning("%s holds an evaluation: writing to %s (--out to choose a folder)", default, folder)
     return folder
@@ -234,7 +235,6 @@ def run(args: argparse.Namespace) -> dict:
         random_init=args.random_init,
         allow_new=args.protocol == "transfer",
         plots=not args.no_plots,
-        protocol=args.protocol + ("_random" if args.random_init else ""),
         bn_stats=args.bn_stats,
     )
     log.info(

@@ -117,6 +117,11 @@ class EvalContext:
 
 
 # ---------------------------------------------------------------------------- set-up
+def default_output(ckpt: str | Path, protocol: str) -> Path:
+    """Where an evaluation writes without --out: <checkpoint dir>/eval_<protocol>."""
+    return Path(ckpt).parent / f"eval_{protocol}"
+
+
 def default_store_path(pre: Pretrained) -> Path:
     """The store the checkpoint was trained on (synthetic runs: <run out>/synthetic)."""
     d = pre.config.data
@@ -250,7 +255,7 @@ def make_context(
     with torch.random.fork_rng():
         torch.manual_seed(seed)  # a random-init floor is the same network every time
         encoder, new = build_encoder(pre, table, backend=backend, random_init=random_init)
-    out = Path(out) if out else pre.path.parent / f"eval_{protocol}"
+    out = Path(out) if out else default_output(pre.path, protocol)
     out.mkdir(parents=True, exist_ok=True)
     ctx = EvalContext(
         pre, store, split, names, table, encoder.to(dev), new, dev, out, batch_size, seed, random_init, plots, bn_stats

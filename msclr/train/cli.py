@@ -58,14 +58,6 @@ def _holds_run(folder: Path) -> bool:
     return (folder / "last.pt").exists() or (folder / "log.csv").exists()
 
 
-def _fresh_folder(out: Path) -> Path:
-    """out itself if it holds no run, else the first of out-2, out-3, ... that holds none."""
-    folder, i = out, 2
-    while _holds_run(folder):
-        folder, i = out.with_name(f"{out.name}-{i}"), i + 1
-    return folder
-
-
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, DictConfig]:
     """The run's config, checked before anything is written; TrainError (one line) if it is unusable."""
     ap = _Parser(
@@ -182,7 +174,7 @@ def _output_folder(args: argparse.Namespace, cfg: DictConfig, resume: Path | Non
             f"--out {out} already holds a run (last.pt or log.csv); pass --overwrite to replace it, "
             f"--resume {out}/last.pt to continue it, or choose another --out"
         )
-    fresh = _fresh_folder(out)
+    fresh = checkpoint_io.fresh_folder(out, _holds_run)
     log.warning("%s already holds a run: writing to %s (--out to choose a folder)", out, fresh)
     return fresh
 
